@@ -1,0 +1,14 @@
+//! # phoenix-proto
+//!
+//! The Phoenix Channels protocol as plain data, with no I/O, no clock and no
+//! async runtime. Drivers (tokio, async-std, blocking) own the sockets and
+//! the clock; this crate decides everything else.
+//!
+//! * [`codec`]: protocol v2 frames (JSON arrays and the binary format) and
+//!   the v1 object format, as typed values, both directions.
+//! * [`url`]: connection URLs and the Phoenix 1.8 auth-token subprotocol.
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod codec;
+pub mod url;
