@@ -151,14 +151,13 @@ pub fn connection_url<K: AsRef<str>, V: AsRef<str>>(
 
 /// Percent-encodes like JavaScript's `encodeURIComponent`.
 pub fn push_uri_component(out: &mut String, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
             out.push(char::from(b));
         } else {
             out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
+            out.push(crate::codec::hex_digit(b >> 4).to_ascii_uppercase());
+            out.push(crate::codec::hex_digit(b & 0xf).to_ascii_uppercase());
         }
     }
 }

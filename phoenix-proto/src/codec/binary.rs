@@ -25,10 +25,10 @@ const KIND_BROADCAST: u8 = 2;
 
 /// Reads the header of `frame` (kind byte plus `N` length bytes) and slices
 /// out the `N` string fields; returns them with the remaining payload.
-fn split<'a, const N: usize>(
-    frame: &'a [u8],
+fn split<const N: usize>(
+    frame: &[u8],
     fields: [Field; N],
-) -> Result<([&'a str; N], &'a [u8]), DecodeError> {
+) -> Result<([&str; N], &[u8]), DecodeError> {
     let kind = frame.first().copied().ok_or(DecodeError::EmptyBinary)?;
     let header = frame.get(1..=N).ok_or(DecodeError::TruncatedBinary {
         kind,

@@ -106,16 +106,20 @@ pub(crate) fn push_json_str(out: &mut String, s: &str) {
         match escape {
             Some(e) => out.push_str(e),
             None => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
                 out.push_str("\\u00");
-                out.push(char::from(HEX[usize::from(b >> 4)]));
-                out.push(char::from(HEX[usize::from(b & 0xf)]));
+                out.push(hex_digit(b >> 4));
+                out.push(hex_digit(b & 0xf));
             }
         }
         start = i + 1;
     }
     out.push_str(s.get(start..).unwrap_or_default());
     out.push('"');
+}
+
+/// A lowercase hex digit for a nibble.
+pub(crate) fn hex_digit(nibble: u8) -> char {
+    char::from_digit(u32::from(nibble & 0xf), 16).unwrap_or('0')
 }
 
 /// Appends an optional string as a JSON string or `null`.

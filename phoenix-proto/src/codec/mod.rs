@@ -36,6 +36,7 @@ pub use frame::{
     HEARTBEAT, Message, PHOENIX_TOPIC, PHX_CLOSE, PHX_ERROR, PHX_JOIN, PHX_LEAVE, PHX_REPLY,
     Payload, Reply, ServerFrame, WireMessage, WireRef,
 };
+pub(crate) use json::hex_digit;
 pub use serializer::{Serializer, V1Serializer, V2Serializer};
 pub use text::{decode_client_text, decode_server_text, encode_message_text, encode_reply_text};
 pub use v1::{decode_client_v1, decode_server_v1, encode_client_v1, encode_server_v1};

@@ -1,0 +1,81 @@
+//! One channel's bookkeeping inside the socket.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::codec::Payload;
+
+use super::ids::PushId;
+
+/// Where a channel is in its life (PROTOCOL.md 7.4). A closed channel is
+/// removed from the socket, so there is no `Closed` state here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelState {
+    /// A join is in flight, or waits for the connection to open.
+    Joining,
+    /// The server accepted the join.
+    Joined,
+    /// A leave is in flight.
+    Leaving,
+    /// The server side is gone (crash, lost connection, join timeout); a
+    /// rejoin is scheduled or waits for the connection.
+    Errored,
+}
+
+#[derive(Debug)]
+pub(crate) struct Channel {
+    pub(crate) topic: Arc<str>,
+    pub(crate) state: ChannelState,
+    pub(crate) join_payload: Payload<'static>,
+    /// Ref of the join in flight or accepted; `None` while waiting to send one.
+    pub(crate) join_ref: Option<u64>,
+    /// `join_ref` as the text that goes on the wire.
+    pub(crate) join_ref_text: String,
+    pub(crate) timeout: Duration,
+    pub(crate) rejoin_attempts: u32,
+    pub(crate) joined_once: bool,
+    /// Pushes waiting for the join to succeed, in order.
+    pub(crate) held: VecDeque<PushId>,
+    pub(crate) rejoin_deadline: Option<Instant>,
+    /// Deadline of the join or leave in flight.
+    pub(crate) reply_deadline: Option<Instant>,
+}
+
+impl Channel {
+    pub(crate) fn new(topic: Arc<str>, join_payload: Payload<'static>, timeout: Duration) -> Self {
+        Channel {
+            topic,
+            state: ChannelState::Joining,
+            join_payload,
+            join_ref: None,
+            join_ref_text: String::new(),
+            timeout,
+            rejoin_attempts: 0,
+            joined_once: false,
+            held: VecDeque::new(),
+            rejoin_deadline: None,
+            reply_deadline: None,
+        }
+    }
+
+    pub(crate) fn set_join_ref(&mut self, join_ref: Option<u64>) {
+        self.join_ref = join_ref;
+        self.join_ref_text = join_ref.map(|r| r.to_string()).unwrap_or_default();
+    }
+
+    /// Whether a frame carrying `join_ref` belongs to this channel's current
+    /// join: a null join_ref always does (broadcasts, v1 servers); any other
+    /// must match exactly (PROTOCOL.md 11.6).
+    pub(crate) fn accepts(&self, join_ref: Option<&str>) -> bool {
+        match join_ref {
+            None => true,
+            Some(jr) => self.join_ref.is_some() && jr == self.join_ref_text,
+        }
+    }
+
+    /// Whether a join has been sent on the current connection.
+    pub(crate) fn join_sent(&self) -> bool {
+        self.join_ref.is_some()
+    }
+}

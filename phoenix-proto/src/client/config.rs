@@ -1,0 +1,248 @@
+//! Configuration of the client state machine: where to connect, timers,
+//! backoff schedules.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::codec::{Serializer, V2Serializer};
+
+/// A string that never shows in `Debug` output or logs (tokens, secrets).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself. Do not log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Secret::new(value)
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Secret(value)
+    }
+}
+
+/// A retry schedule: a list of delays, the last one repeating, with
+/// optional jitter and an optional limit on attempts.
+///
+/// Jitter spreads each delay uniformly over `delay * (1 - jitter) ..= delay`,
+/// drawn from the seeded generator in [`Config::rng_seed`], so runs replay
+/// exactly.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backoff {
+    /// Delays for attempts 1, 2, ...; the last one is used for every later
+    /// attempt. An empty schedule means "never retry".
+    pub schedule: Vec<Duration>,
+    /// Fraction of each delay to randomise, from 0.0 (none) to 1.0.
+    pub jitter: f64,
+    /// Give up after this many consecutive attempts (`None`: never give up).
+    pub max_attempts: Option<u32>,
+}
+
+impl Backoff {
+    /// The official client's reconnect schedule: 10, 50, 100, 150, 200, 250,
+    /// 500, 1000, 2000 ms, then 5 s.
+    pub fn reconnect_default() -> Self {
+        Backoff::from_millis(&[10, 50, 100, 150, 200, 250, 500, 1000, 2000, 5000])
+    }
+
+    /// The official client's rejoin schedule: 1, 2, 5 s, then 10 s.
+    pub fn rejoin_default() -> Self {
+        Backoff::from_millis(&[1000, 2000, 5000, 10_000])
+    }
+
+    /// A schedule from milliseconds, without jitter or limit.
+    pub fn from_millis(millis: &[u64]) -> Self {
+        Backoff {
+            schedule: millis.iter().copied().map(Duration::from_millis).collect(),
+            jitter: 0.0,
+            max_attempts: None,
+        }
+    }
+
+    /// Never retry.
+    pub fn never() -> Self {
+        Backoff {
+            schedule: Vec::new(),
+            jitter: 0.0,
+            max_attempts: Some(0),
+        }
+    }
+
+    /// Sets the jitter fraction (clamped to 0.0..=1.0).
+    pub fn with_jitter(mut self, jitter: f64) -> Self {
+        self.jitter = if jitter.is_nan() {
+            0.0
+        } else {
+            jitter.clamp(0.0, 1.0)
+        };
+        self
+    }
+
+    /// Sets the maximum number of consecutive attempts.
+    pub fn with_max_attempts(mut self, max: u32) -> Self {
+        self.max_attempts = Some(max);
+        self
+    }
+
+    /// The delay before attempt number `attempt` (1-based), or `None` when
+    /// the schedule says to give up. `random` is a uniform draw in `0.0..1.0`.
+    pub fn delay(&self, attempt: u32, random: f64) -> Option<Duration> {
+        if self.max_attempts.is_some_and(|max| attempt > max) {
+            return None;
+        }
+        let index = usize::try_from(attempt.saturating_sub(1)).unwrap_or(usize::MAX);
+        let base = self
+            .schedule
+            .get(index)
+            .or_else(|| self.schedule.last())
+            .copied()?;
+        let cut = base.mul_f64(self.jitter * random.clamp(0.0, 1.0));
+        Some(base.saturating_sub(cut))
+    }
+}
+
+/// Everything the state machine needs to know before it starts.
+#[derive(Clone)]
+pub struct Config {
+    /// The socket endpoint, e.g. `ws://localhost:4000/socket`
+    /// (`/websocket` is appended; see [`crate::url::connection_url`]).
+    pub endpoint: String,
+    /// Query parameters for the app's `connect/3` (e.g. a token).
+    pub params: Vec<(String, Secret)>,
+    /// The Phoenix 1.8 auth token, sent as a `Sec-WebSocket-Protocol` value.
+    pub auth_token: Option<Secret>,
+    /// Extra HTTP headers for the upgrade request.
+    pub headers: Vec<(String, Secret)>,
+    /// The wire format. Default: [`V2Serializer`].
+    pub serializer: Arc<dyn Serializer>,
+    /// Interval between heartbeats; a heartbeat not answered when the next
+    /// one is due means the connection is dead. `None` turns them off.
+    /// Default 30 s.
+    pub heartbeat_interval: Option<Duration>,
+    /// Default timeout of joins, pushes and leaves. Default 10 s.
+    pub default_timeout: Duration,
+    /// Reconnect schedule. Default [`Backoff::reconnect_default`].
+    pub reconnect: Backoff,
+    /// Rejoin schedule for channels that errored. Default [`Backoff::rejoin_default`].
+    pub rejoin: Backoff,
+    /// Whether a join the server refused is retried on the rejoin schedule
+    /// (the official client does; by default we report it and stop).
+    pub rejoin_after_refusal: bool,
+    /// Seed of the generator behind backoff jitter.
+    pub rng_seed: u64,
+}
+
+impl Config {
+    /// A configuration with the defaults above for `endpoint`.
+    pub fn new(endpoint: impl Into<String>) -> Self {
+        Config {
+            endpoint: endpoint.into(),
+            params: Vec::new(),
+            auth_token: None,
+            headers: Vec::new(),
+            serializer: Arc::new(V2Serializer),
+            heartbeat_interval: Some(Duration::from_secs(30)),
+            default_timeout: Duration::from_secs(10),
+            reconnect: Backoff::reconnect_default(),
+            rejoin: Backoff::rejoin_default(),
+            rejoin_after_refusal: false,
+            rng_seed: 0x5eed_cafe_f00d_d00d,
+        }
+    }
+
+    /// Adds a query parameter.
+    pub fn param(mut self, key: impl Into<String>, value: impl Into<Secret>) -> Self {
+        self.params.push((key.into(), value.into()));
+        self
+    }
+
+    /// Sets the auth token.
+    pub fn auth_token(mut self, token: impl Into<Secret>) -> Self {
+        self.auth_token = Some(token.into());
+        self
+    }
+
+    /// Adds an upgrade request header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<Secret>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys: Vec<&str> = self.params.iter().map(|(k, _)| k.as_str()).collect();
+        let headers: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("Config")
+            .field("endpoint", &self.endpoint)
+            .field("param_keys", &keys)
+            .field("auth_token", &self.auth_token.as_ref().map(|_| "***"))
+            .field("header_names", &headers)
+            .field("serializer", &self.serializer)
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("default_timeout", &self.default_timeout)
+            .field("reconnect", &self.reconnect)
+            .field("rejoin", &self.rejoin)
+            .field("rejoin_after_refusal", &self.rejoin_after_refusal)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_repeats_its_last_delay_and_respects_limits() {
+        let b = Backoff::reconnect_default();
+        let ms = |a| b.delay(a, 0.0).map(|d| d.as_millis());
+        assert_eq!(ms(1), Some(10));
+        assert_eq!(ms(9), Some(2000));
+        assert_eq!(ms(10), Some(5000));
+        assert_eq!(ms(1000), Some(5000));
+        let limited = Backoff::from_millis(&[5]).with_max_attempts(2);
+        assert!(limited.delay(2, 0.0).is_some());
+        assert_eq!(limited.delay(3, 0.0), None);
+        assert_eq!(Backoff::never().delay(1, 0.0), None);
+    }
+
+    #[test]
+    fn jitter_only_shortens() {
+        let b = Backoff::from_millis(&[1000]).with_jitter(0.5);
+        assert_eq!(b.delay(1, 0.0), Some(Duration::from_millis(1000)));
+        assert_eq!(b.delay(1, 0.999), Some(Duration::from_micros(500_500)));
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug() {
+        let c = Config::new("ws://h/socket")
+            .param("token", "hunter2")
+            .auth_token("s3cr3t")
+            .header("authorization", "Bearer xyz");
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"));
+        assert!(!shown.contains("s3cr3t"));
+        assert!(!shown.contains("xyz"));
+        assert!(shown.contains("token"));
+    }
+}

@@ -1,0 +1,430 @@
+//! The callback model of the original Elixir library
+//! (phoenix_gen_socket_client), shared by every driver.
+//!
+//! A [`Handler`] owns the application state. Each callback gets a
+//! [`Context`] through which it joins, leaves, pushes, connects and
+//! disconnects, and returns an [`Action`]: carry on, connect now, connect to
+//! a new URL or with new parameters, or stop. Callbacks are plain functions;
+//! they run one at a time, on the driver's task or thread.
+//!
+//! Unlike the original library, channel crashes (`phx_error`) have their
+//! own callback ([`Handler::handle_channel_errored`]) and do not look like
+//! a normal close; rejoins, heartbeats and reconnects are automatic (see
+//! [`Config`](super::Config)).
+//!
+//! A driver calls [`deliver_events`] after every input, between draining
+//! transmits:
+//!
+//! ```
+//! use std::time::Instant;
+//! use phoenix_proto::client::handler::{deliver_events, Action, Context, Handler};
+//! use phoenix_proto::client::{Config, Socket, Transmit};
+//! use phoenix_proto::codec::Payload;
+//!
+//! struct Greeter;
+//! impl Handler for Greeter {
+//!     type Info = ();
+//!     type Call = ();
+//!     type Reply = ();
+//!     fn handle_connected(&mut self, ctx: &mut Context<'_>) -> Action {
+//!         ctx.join("room:lobby", Payload::empty()).ok();
+//!         Action::Continue
+//!     }
+//!     fn handle_call(&mut self, _: &mut Context<'_>, _: ()) -> ((), Action) {
+//!         ((), Action::Continue)
+//!     }
+//! }
+//!
+//! let now = Instant::now();
+//! let mut socket = Socket::new(Config::new("ws://127.0.0.1:4000/socket"));
+//! let mut handler = Greeter;
+//! assert!(phoenix_proto::client::handler::init(&mut handler, &mut socket, now).is_none());
+//! assert!(matches!(socket.poll_transmit(), Some(Transmit::Connect(_))));
+//! socket.handle_connected(now);
+//! assert!(deliver_events(&mut handler, &mut socket, now).is_none());
+//! // handle_connected joined the lobby:
+//! assert!(matches!(socket.poll_transmit(), Some(Transmit::Send(_))));
+//! ```
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::codec::{DecodeError, Payload};
+
+use super::channel::ChannelState;
+use super::config::Secret;
+use super::error::{JoinError, LeaveError, PushError};
+use super::event::{ChannelCloseReason, ChannelErrorReason, DisconnectReason, Event, PushOutcome};
+use super::ids::{ChannelId, PushId};
+use super::socket::Socket;
+
+/// What a callback wants next.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Action {
+    /// Carry on.
+    #[default]
+    Continue,
+    /// Connect now, unless already connected or connecting.
+    Connect,
+    /// Reconnect now with a new endpoint and/or new query parameters (the
+    /// original's `{:connect, url, params, state}`, e.g. a refreshed token).
+    ConnectTo {
+        /// A new endpoint, or `None` to keep the current one.
+        endpoint: Option<String>,
+        /// New query parameters, or `None` to keep the current ones.
+        params: Option<Vec<(String, Secret)>>,
+    },
+    /// Close the connection and stop reconnecting (the handler keeps running).
+    Disconnect,
+    /// Stop the socket: the driver closes the connection and ends.
+    Stop {
+        /// Why, for logs and for whoever waits on the socket.
+        reason: String,
+    },
+}
+
+/// Why a driver stopped running a handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stopped {
+    /// The reason the handler gave.
+    pub reason: String,
+}
+
+/// The socket as a callback sees it: commands with the current time filled in.
+#[derive(Debug)]
+pub struct Context<'a> {
+    socket: &'a mut Socket,
+    now: Instant,
+}
+
+impl<'a> Context<'a> {
+    /// A context over `socket` at `now`.
+    pub fn new(socket: &'a mut Socket, now: Instant) -> Self {
+        Context { socket, now }
+    }
+
+    /// The current time, as the driver read it.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// The socket, for anything the shortcuts below do not cover.
+    pub fn socket(&mut self) -> &mut Socket {
+        self.socket
+    }
+
+    /// Whether the connection is open.
+    pub fn is_connected(&self) -> bool {
+        self.socket.is_connected()
+    }
+
+    /// A channel's state, `None` once closed.
+    pub fn channel_state(&self, channel: ChannelId) -> Option<ChannelState> {
+        self.socket.channel_state(channel)
+    }
+
+    /// See [`Socket::join`].
+    ///
+    /// # Errors
+    /// As [`Socket::join`].
+    pub fn join(&mut self, topic: &str, payload: Payload<'static>) -> Result<ChannelId, JoinError> {
+        self.socket.join(self.now, topic, payload)
+    }
+
+    /// See [`Socket::leave`].
+    ///
+    /// # Errors
+    /// As [`Socket::leave`].
+    pub fn leave(&mut self, channel: ChannelId) -> Result<(), LeaveError> {
+        self.socket.leave(self.now, channel)
+    }
+
+    /// See [`Socket::push`].
+    ///
+    /// # Errors
+    /// As [`Socket::push`].
+    pub fn push(
+        &mut self,
+        channel: ChannelId,
+        event: &str,
+        payload: Payload<'static>,
+    ) -> Result<PushId, PushError> {
+        self.socket.push(self.now, channel, event, payload)
+    }
+
+    /// See [`Socket::push_with_timeout`].
+    ///
+    /// # Errors
+    /// As [`Socket::push`].
+    pub fn push_with_timeout(
+        &mut self,
+        channel: ChannelId,
+        event: &str,
+        payload: Payload<'static>,
+        timeout: Duration,
+    ) -> Result<PushId, PushError> {
+        self.socket
+            .push_with_timeout(self.now, channel, event, payload, timeout)
+    }
+
+    /// See [`Socket::connect`].
+    pub fn connect(&mut self) {
+        self.socket.connect(self.now);
+    }
+
+    /// See [`Socket::disconnect`].
+    pub fn disconnect(&mut self) {
+        self.socket.disconnect(self.now);
+    }
+}
+
+/// The application's side of a socket, one callback per kind of event.
+/// Every callback but [`handle_call`](Self::handle_call) has a default that
+/// does nothing and returns [`Action::Continue`].
+pub trait Handler {
+    /// Messages the application sends to the socket (the original's `handle_info`).
+    type Info;
+    /// Requests that expect an answer (the original's `handle_call`).
+    type Call;
+    /// The answer to a [`Call`](Self::Call).
+    type Reply;
+
+    /// Runs once when the driver starts. The default connects at once;
+    /// return [`Action::Continue`] to connect later.
+    fn init(&mut self, ctx: &mut Context<'_>) -> Action {
+        let _ = ctx;
+        Action::Connect
+    }
+
+    /// The connection opened. Channels joined earlier rejoin by themselves.
+    fn handle_connected(&mut self, ctx: &mut Context<'_>) -> Action {
+        let _ = ctx;
+        Action::Continue
+    }
+
+    /// The connection is gone or could not be opened; `reconnect_in` says
+    /// when the next attempt is scheduled, if any.
+    fn handle_disconnected(
+        &mut self,
+        ctx: &mut Context<'_>,
+        reason: DisconnectReason,
+        reconnect_in: Option<Duration>,
+    ) -> Action {
+        let _ = (ctx, reason, reconnect_in);
+        Action::Continue
+    }
+
+    /// A join (or rejoin) succeeded with `response`.
+    fn handle_joined(
+        &mut self,
+        ctx: &mut Context<'_>,
+        channel: ChannelId,
+        topic: Arc<str>,
+        response: Payload<'static>,
+        rejoin: bool,
+    ) -> Action {
+        let _ = (ctx, channel, topic, response, rejoin);
+        Action::Continue
+    }
+
+    /// The server refused a join.
+    fn handle_join_error(
+        &mut self,
+        ctx: &mut Context<'_>,
+        channel: ChannelId,
+        topic: Arc<str>,
+        status: String,
+        response: Payload<'static>,
+    ) -> Action {
+        let _ = (ctx, channel, topic, status, response);
+        Action::Continue
+    }
+
+    /// A channel closed for good (left, stopped by the server, refused).
+    fn handle_channel_closed(
+        &mut self,
+        ctx: &mut Context<'_>,
+        channel: ChannelId,
+        topic: Arc<str>,
+        reason: ChannelCloseReason,
+    ) -> Action {
+        let _ = (ctx, channel, topic, reason);
+        Action::Continue
+    }
+
+    /// A channel errored (crash, lost connection, join timeout); it rejoins
+    /// by itself.
+    fn handle_channel_errored(
+        &mut self,
+        ctx: &mut Context<'_>,
+        channel: ChannelId,
+        topic: Arc<str>,
+        reason: ChannelErrorReason,
+    ) -> Action {
+        let _ = (ctx, channel, topic, reason);
+        Action::Continue
+    }
+
+    /// A push or broadcast from the server.
+    fn handle_message(
+        &mut self,
+        ctx: &mut Context<'_>,
+        channel: ChannelId,
+        topic: Arc<str>,
+        event: String,
+        payload: Payload<'static>,
+    ) -> Action {
+        let _ = (ctx, channel, topic, event, payload);
+        Action::Continue
+    }
+
+    /// The outcome of a push: a reply, a timeout, or a failure.
+    fn handle_reply(
+        &mut self,
+        ctx: &mut Context<'_>,
+        channel: ChannelId,
+        push: PushId,
+        outcome: PushOutcome,
+    ) -> Action {
+        let _ = (ctx, channel, push, outcome);
+        Action::Continue
+    }
+
+    /// The server sent a frame that could not be decoded (it was dropped).
+    fn handle_malformed_frame(&mut self, ctx: &mut Context<'_>, error: DecodeError) -> Action {
+        let _ = (ctx, error);
+        Action::Continue
+    }
+
+    /// A message from the application.
+    fn handle_info(&mut self, ctx: &mut Context<'_>, info: Self::Info) -> Action {
+        let _ = (ctx, info);
+        Action::Continue
+    }
+
+    /// A request from the application that expects an answer.
+    fn handle_call(&mut self, ctx: &mut Context<'_>, call: Self::Call) -> (Self::Reply, Action);
+}
+
+/// Hands one event to the matching callback.
+pub fn dispatch<H: Handler + ?Sized>(
+    handler: &mut H,
+    ctx: &mut Context<'_>,
+    event: Event,
+) -> Action {
+    match event {
+        Event::Connected => handler.handle_connected(ctx),
+        Event::Disconnected {
+            reason,
+            reconnect_in,
+        } => handler.handle_disconnected(ctx, reason, reconnect_in),
+        Event::Joined {
+            channel,
+            topic,
+            response,
+            rejoin,
+        } => handler.handle_joined(ctx, channel, topic, response, rejoin),
+        Event::JoinRefused {
+            channel,
+            topic,
+            status,
+            response,
+            ..
+        } => handler.handle_join_error(ctx, channel, topic, status, response),
+        Event::ChannelErrored {
+            channel,
+            topic,
+            reason,
+        } => handler.handle_channel_errored(ctx, channel, topic, reason),
+        Event::ChannelClosed {
+            channel,
+            topic,
+            reason,
+        } => handler.handle_channel_closed(ctx, channel, topic, reason),
+        Event::Message {
+            channel,
+            topic,
+            event,
+            payload,
+        } => handler.handle_message(ctx, channel, topic, event, payload),
+        Event::PushDone {
+            push,
+            channel,
+            outcome,
+        } => handler.handle_reply(ctx, channel, push, outcome),
+        Event::MalformedFrame { error } => handler.handle_malformed_frame(ctx, error),
+    }
+}
+
+/// Carries out an action on the socket. Returns `Some` when the handler asked to stop.
+pub fn apply(socket: &mut Socket, now: Instant, action: Action) -> Option<Stopped> {
+    match action {
+        Action::Continue => None,
+        Action::Connect => {
+            socket.connect(now);
+            None
+        }
+        Action::ConnectTo { endpoint, params } => {
+            socket.reconnect_with(now, endpoint, params);
+            None
+        }
+        Action::Disconnect => {
+            socket.disconnect(now);
+            None
+        }
+        Action::Stop { reason } => {
+            socket.disconnect(now);
+            Some(Stopped { reason })
+        }
+    }
+}
+
+/// Runs [`Handler::init`] and applies its action.
+pub fn init<H: Handler + ?Sized>(
+    handler: &mut H,
+    socket: &mut Socket,
+    now: Instant,
+) -> Option<Stopped> {
+    let action = handler.init(&mut Context::new(socket, now));
+    apply(socket, now, action)
+}
+
+/// Drains every pending event through the handler, applying each action.
+/// Stops at the first [`Action::Stop`] and returns it; later events stay queued.
+pub fn deliver_events<H: Handler + ?Sized>(
+    handler: &mut H,
+    socket: &mut Socket,
+    now: Instant,
+) -> Option<Stopped> {
+    while let Some(event) = socket.poll_event() {
+        let action = dispatch(handler, &mut Context::new(socket, now), event);
+        if let Some(stopped) = apply(socket, now, action) {
+            return Some(stopped);
+        }
+    }
+    None
+}
+
+/// Hands an application message to [`Handler::handle_info`] and applies the action.
+pub fn deliver_info<H: Handler + ?Sized>(
+    handler: &mut H,
+    socket: &mut Socket,
+    now: Instant,
+    info: H::Info,
+) -> Option<Stopped> {
+    let action = handler.handle_info(&mut Context::new(socket, now), info);
+    apply(socket, now, action)
+}
+
+/// Hands a request to [`Handler::handle_call`], applies the action and
+/// returns the answer.
+pub fn deliver_call<H: Handler + ?Sized>(
+    handler: &mut H,
+    socket: &mut Socket,
+    now: Instant,
+    call: H::Call,
+) -> (H::Reply, Option<Stopped>) {
+    let (reply, action) = handler.handle_call(&mut Context::new(socket, now), call);
+    (reply, apply(socket, now, action))
+}

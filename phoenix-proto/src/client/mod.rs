@@ -1,0 +1,26 @@
+//! The client state machine: connection, channels, pushes, heartbeats,
+//! reconnects and rejoins, driven entirely by its inputs and `now`.
+//!
+//! Start with [`Socket`]: its documentation explains the run loop. The
+//! [`handler`] module puts the original library's callback model on top.
+
+mod channel;
+mod config;
+mod error;
+mod event;
+pub mod handler;
+mod ids;
+mod rng;
+mod socket;
+mod timers;
+mod transmit;
+
+pub use channel::ChannelState;
+pub use config::{Backoff, Config, Secret};
+pub use error::{JoinError, LeaveError, PushError};
+pub use event::{
+    ChannelCloseReason, ChannelErrorReason, DisconnectReason, Event, PushFailure, PushOutcome,
+};
+pub use ids::{ChannelId, PushId};
+pub use socket::{ConnectFailure, ConnectionState, Socket};
+pub use transmit::{ConnectRequest, Transmit, redact_query};

@@ -1,0 +1,689 @@
+//! The state machine against PROTOCOL.md section 11, item by item, on a
+//! virtual clock.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+mod support;
+
+use std::time::Duration;
+
+use phoenix_proto::client::{
+    Backoff, ChannelCloseReason, ChannelErrorReason, ChannelState, DisconnectReason, Event,
+    JoinError, PushError, PushFailure, PushOutcome,
+};
+use phoenix_proto::codec::Payload;
+use support::{Sim, Wire, echo_server};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn json(text: &str) -> Payload<'static> {
+    Payload::raw_json(text).unwrap()
+}
+
+#[test]
+fn item1_url_params_vsn_and_refused_connect() {
+    let mut sim = Sim::new(Sim::config().param("token", "a b"));
+    sim.socket.connect(sim.now);
+    sim.drain();
+    let [Wire::Connect(req)] = &sim.take_wire()[..] else {
+        panic!("expected one connect")
+    };
+    assert_eq!(
+        req.url,
+        "ws://127.0.0.1:4000/socket/websocket?token=a%20b&vsn=2.0.0"
+    );
+    assert!(
+        !format!("{req:?}").contains("a%20b"),
+        "token leaked into Debug"
+    );
+    sim.refuse(403, None);
+    let events = sim.take_events();
+    assert_eq!(
+        events,
+        vec![Event::Disconnected {
+            reason: DisconnectReason::Refused {
+                status: 403,
+                retry_after: None
+            },
+            reconnect_in: Some(ms(10)),
+        }]
+    );
+}
+
+#[test]
+fn item2_auth_token_subprotocols() {
+    let mut sim = Sim::new(Sim::config().auth_token("s3cr3t"));
+    sim.socket.connect(sim.now);
+    sim.drain();
+    let [Wire::Connect(req)] = &sim.take_wire()[..] else {
+        panic!("expected one connect")
+    };
+    let protocols: Vec<&str> = req.subprotocols.iter().map(|s| s.expose()).collect();
+    assert_eq!(protocols, ["phoenix", "base64url.bearer.phx.czNjcjN0"]);
+    assert!(!format!("{req:?}").contains("czNjcjN0"));
+}
+
+#[test]
+fn item3_heartbeat_every_interval_and_timeout_closes_and_reconnects() {
+    let mut sim = Sim::connected(Sim::config());
+    sim.advance(Duration::from_secs(30));
+    assert_eq!(sim.take_texts(), [r#"[null,"1","phoenix","heartbeat",{}]"#]);
+    sim.recv(r#"[null,"1","phoenix","phx_reply",{"response":{},"status":"ok"}]"#);
+    sim.advance(Duration::from_secs(30));
+    assert_eq!(sim.take_texts(), [r#"[null,"2","phoenix","heartbeat",{}]"#]);
+    // No reply before the next one is due: the connection is dead.
+    sim.advance(Duration::from_secs(30));
+    let wire = sim.take_wire();
+    assert_eq!(wire, [Wire::Close(1000, "heartbeat timeout".into())]);
+    assert_eq!(
+        sim.take_events(),
+        [Event::Disconnected {
+            reason: DisconnectReason::HeartbeatTimeout,
+            reconnect_in: Some(ms(10))
+        }]
+    );
+    sim.advance(ms(10));
+    assert!(matches!(&sim.take_wire()[..], [Wire::Connect(_)]));
+}
+
+#[test]
+fn item3_heartbeats_can_be_turned_off() {
+    let mut config = Sim::config();
+    config.heartbeat_interval = None;
+    let mut sim = Sim::connected(config);
+    sim.advance(Duration::from_secs(3600));
+    assert!(sim.take_wire().is_empty());
+    assert_eq!(sim.socket.poll_timeout(), None);
+}
+
+#[test]
+fn item4_reconnects_after_any_server_close_with_the_default_schedule() {
+    let mut sim = Sim::connected(Sim::config());
+    sim.server_close(Some(1000));
+    let mut delays = Vec::new();
+    for _ in 0..12 {
+        let moved = sim.step().expect("a reconnect is scheduled");
+        delays.push(moved.as_millis());
+        sim.unreachable();
+    }
+    assert_eq!(
+        delays,
+        [
+            10, 50, 100, 150, 200, 250, 500, 1000, 2000, 5000, 5000, 5000
+        ]
+    );
+}
+
+#[test]
+fn item4_no_reconnect_after_explicit_disconnect() {
+    let mut sim = Sim::connected(Sim::config());
+    sim.socket.disconnect(sim.now);
+    sim.drain();
+    assert_eq!(
+        sim.take_wire(),
+        [Wire::Close(1000, "client disconnect".into())]
+    );
+    assert_eq!(
+        sim.take_events(),
+        [Event::Disconnected {
+            reason: DisconnectReason::Requested,
+            reconnect_in: None
+        }]
+    );
+    sim.advance(Duration::from_secs(600));
+    assert!(sim.take_wire().is_empty());
+}
+
+#[test]
+fn item4_accept_then_close_server_is_not_a_tight_loop() {
+    let mut sim = Sim::new(Sim::config());
+    sim.socket.connect(sim.now);
+    sim.drain();
+    // For ten minutes, every connection opens and is closed at once.
+    while sim.elapsed() < Duration::from_secs(600) {
+        sim.open();
+        sim.server_close(Some(1000));
+        sim.step();
+    }
+    let attempts = sim.connect_log.len();
+    // The official client would reconnect about 80 times a second here.
+    // With backoff kept across such connections: 9 quick tries, then one
+    // every 5 s.
+    assert!(attempts <= 130, "{attempts} attempts in 10 minutes");
+    assert!(attempts >= 100, "{attempts}: should keep trying");
+}
+
+#[test]
+fn item4_backoff_resets_only_after_a_healthy_connection() {
+    let mut sim = Sim::connected(Sim::config());
+    let _lobby = sim
+        .socket
+        .join(sim.now, "echo:1", Payload::empty())
+        .unwrap();
+    sim.drain();
+    sim.serve(&mut echo_server);
+    for _ in 0..5 {
+        sim.server_close(None);
+        sim.step();
+        sim.open();
+    }
+    // Five failures in a row: the next delay is the sixth step (250 ms).
+    sim.take_wire();
+    sim.server_close(None);
+    assert_eq!(sim.step(), Some(ms(250)));
+    // Now the connection proves healthy: the rejoin is answered.
+    sim.open();
+    sim.serve(&mut echo_server);
+    sim.server_close(None);
+    assert_eq!(sim.step(), Some(ms(10)));
+}
+
+#[test]
+fn item4_retry_after_is_honoured_and_reported() {
+    let mut sim = Sim::new(Sim::config());
+    sim.socket.connect(sim.now);
+    sim.drain();
+    sim.refuse(503, Some(Duration::from_secs(7)));
+    assert_eq!(
+        sim.take_events(),
+        [Event::Disconnected {
+            reason: DisconnectReason::Refused {
+                status: 503,
+                retry_after: Some(Duration::from_secs(7))
+            },
+            reconnect_in: Some(Duration::from_secs(7)),
+        }]
+    );
+    assert_eq!(sim.step(), Some(Duration::from_secs(7)));
+}
+
+#[test]
+fn item4_max_attempts_and_jitter() {
+    let mut config = Sim::config();
+    config.reconnect = Backoff::from_millis(&[100])
+        .with_jitter(0.5)
+        .with_max_attempts(3);
+    let mut sim = Sim::new(config);
+    sim.socket.connect(sim.now);
+    sim.drain();
+    let mut delays = Vec::new();
+    while let Some(step) = {
+        sim.unreachable();
+        sim.step()
+    } {
+        assert!(step >= ms(50) && step <= ms(100), "{step:?}");
+        delays.push(step);
+    }
+    assert_eq!(delays.len(), 3);
+    assert!(matches!(
+        sim.take_events().last(),
+        Some(Event::Disconnected {
+            reconnect_in: None,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn item5_join_ref_is_the_join_ref_and_goes_on_every_frame() {
+    let mut sim = Sim::connected(Sim::config());
+    let ch = sim
+        .socket
+        .join(sim.now, "echo:1", json(r#"{"p":1}"#))
+        .unwrap();
+    sim.drain();
+    assert_eq!(
+        sim.take_texts(),
+        [r#"["1","1","echo:1","phx_join",{"p":1}]"#]
+    );
+    sim.recv(r#"["1","1","echo:1","phx_reply",{"response":{},"status":"ok"}]"#);
+    sim.socket
+        .push(sim.now, ch, "echo", json(r#"{"a":1}"#))
+        .unwrap();
+    sim.socket
+        .push(sim.now, ch, "bin", Payload::binary([1u8, 2, 3]))
+        .unwrap();
+    sim.drain();
+    let wire = sim.take_wire();
+    assert_eq!(
+        wire[0],
+        Wire::Text(r#"["1","2","echo:1","echo",{"a":1}]"#.into())
+    );
+    // Binary push: kind 0, join_ref "1", ref "3", topic, event, payload.
+    let mut expected = vec![0u8, 1, 1, 6, 3, b'1', b'3'];
+    expected.extend_from_slice(b"echo:1bin");
+    expected.extend_from_slice(&[1, 2, 3]);
+    assert_eq!(wire[1], Wire::Binary(expected));
+}
+
+#[test]
+fn item6_stale_frames_never_reach_the_application() {
+    let mut sim = Sim::connected(Sim::config());
+    let ch = sim
+        .socket
+        .join(sim.now, "echo:1", Payload::empty())
+        .unwrap();
+    sim.drain();
+    sim.recv(r#"["1","1","echo:1","phx_reply",{"response":{},"status":"ok"}]"#);
+    sim.take_events();
+    // A frame of an older join, a bogus join_ref, and a stale close.
+    sim.recv(r#"["99",null,"echo:1","new_msg",{"stale":1}]"#);
+    sim.recv(r#"["0","0","echo:1","phx_close",{}]"#);
+    sim.recv(r#"["7","7","echo:1","phx_error",{}]"#);
+    assert!(sim.take_events().is_empty());
+    assert_eq!(sim.socket.channel_state(ch), Some(ChannelState::Joined));
+    // Broadcasts (null join_ref) and the current join_ref are delivered.
+    sim.recv(r#"[null,null,"echo:1","news",{"n":1}]"#);
+    sim.recv(r#"["1",null,"echo:1","pushed",{"n":2}]"#);
+    let events = sim.take_events();
+    assert_eq!(events.len(), 2);
+    assert!(matches!(&events[0], Event::Message { event, .. } if event == "news"));
+    assert!(matches!(&events[1], Event::Message { event, .. } if event == "pushed"));
+}
+
+#[test]
+fn item6_terminate_push_after_close_is_dropped() {
+    let mut sim = Sim::connected(Sim::config());
+    let ch = sim
+        .socket
+        .join(sim.now, "icpt:1", Payload::empty())
+        .unwrap();
+    sim.drain();
+    sim.recv(r#"["1","1","icpt:1","phx_reply",{"response":{},"status":"ok"}]"#);
+    sim.take_wire();
+    sim.socket.leave(sim.now, ch).unwrap();
+    sim.drain();
+    assert_eq!(sim.take_texts(), [r#"["1","2","icpt:1","phx_leave",{}]"#]);
+    sim.take_events();
+    sim.recv(r#"["1","2","icpt:1","phx_reply",{"response":{},"status":"ok"}]"#);
+    sim.recv(r#"["1","1","icpt:1","phx_close",{}]"#);
+    sim.recv(r#"["1",null,"icpt:1","goodbye",{}]"#);
+    assert_eq!(
+        sim.take_events(),
+        [Event::ChannelClosed {
+            channel: ch,
+            topic: "icpt:1".into(),
+            reason: ChannelCloseReason::Left
+        }]
+    );
+}
+
+#[test]
+fn item7_close_and_error_are_not_replies() {
+    let mut sim = Sim::connected(Sim::config());
+    let ch = sim
+        .socket
+        .join(sim.now, "room:a", Payload::empty())
+        .unwrap();
+    sim.drain();
+    // phx_error carries ref == join_ref; it must not be read as the join's reply.
+    sim.recv(r#"["1","1","room:a","phx_error",{"reason":"channel_crash"}]"#);
+    let events = sim.take_events();
+    assert!(matches!(
+        &events[..],
+        [Event::ChannelErrored { channel, reason: ChannelErrorReason::Crashed { .. }, .. }] if *channel == ch
+    ));
+}
+
+#[test]
+fn item8_replies_by_ref_any_status_any_response_and_timeouts() {
+    let mut sim = Sim::connected(Sim::config());
+    let ch = sim
+        .socket
+        .join(sim.now, "echo:1", Payload::empty())
+        .unwrap();
+    sim.drain();
+    sim.recv(r#"["1","1","echo:1","phx_reply",{"response":{},"status":"ok"}]"#);
+    let a = sim
+        .socket
+        .push(sim.now, ch, "custom", Payload::empty())
+        .unwrap();
+    let b = sim
+        .socket
+        .push(sim.now, ch, "list", Payload::empty())
+        .unwrap();
+    let c = sim
+        .socket
+        .push(sim.now, ch, "noreply", Payload::empty())
+        .unwrap();
+    let d = sim
+        .socket
+        .push(sim.now, ch, "binary", Payload::empty())
+        .unwrap();
+    sim.drain();
+    sim.take_events();
+    // Out of order, with arbitrary statuses and responses.
+    sim.recv(r#"["1","3","echo:1","phx_reply",{"response":[1,"x"],"status":"ok"}]"#);
+    sim.recv(r#"["1","2","echo:1","phx_reply",{"response":{},"status":"pending"}]"#);
+    sim.recv_binary(&[
+        1, 1, 1, 6, 2, b'1', b'5', b'e', b'c', b'h', b'o', b':', b'1', b'o', b'k', 9,
+    ]);
+    sim.advance(Duration::from_secs(10));
+    let events = sim.take_events();
+    assert_eq!(
+        events,
+        [
+            Event::PushDone {
+                push: b,
+                channel: ch,
+                outcome: PushOutcome::Reply {
+                    status: "ok".into(),
+                    response: json(r#"[1,"x"]"#)
+                }
+            },
+            Event::PushDone {
+                push: a,
+                channel: ch,
+                outcome: PushOutcome::Reply {
+                    status: "pending".into(),
+                    response: Payload::empty()
+                }
+            },
+            Event::PushDone {
+                push: d,
+                channel: ch,
+                outcome: PushOutcome::Reply {
+                    status: "ok".into(),
+                    response: Payload::binary([9u8])
+                }
+            },
+            Event::PushDone {
+                push: c,
+                channel: ch,
+                outcome: PushOutcome::Timeout
+            },
+        ]
+    );
+    // A late reply after the timeout is ignored: still one outcome.
+    sim.recv(r#"["1","4","echo:1","phx_reply",{"response":{},"status":"ok"}]"#);
+    assert!(sim.take_events().is_empty());
+}
+
+#[test]
+fn item10_lost_connection_errors_channels_and_rejoins_with_new_join_refs() {
+    let mut sim = Sim::connected(Sim::config());
+    let a = sim
+        .socket
+        .join(sim.now, "echo:a", Payload::empty())
+        .unwrap();
+    let b = sim
+        .socket
+        .join(sim.now, "echo:b", Payload::empty())
+        .unwrap();
+    sim.drain();
+    sim.serve(&mut echo_server);
+    let sent = sim
+        .socket
+        .push(sim.now, a, "noreply", Payload::empty())
+        .unwrap();
+    sim.drain();
+    sim.take_wire();
+    sim.take_events();
+    sim.server_close(Some(1011));
+    let events = sim.take_events();
+    assert!(matches!(events[0], Event::Disconnected { .. }));
+    assert!(events.contains(&Event::PushDone {
+        push: sent,
+        channel: a,
+        outcome: PushOutcome::Failed(PushFailure::ConnectionLost)
+    }));
+    for ch in [a, b] {
+        assert_eq!(sim.socket.channel_state(ch), Some(ChannelState::Errored));
+    }
+    sim.step();
+    sim.open();
+    let texts = sim.take_texts();
+    assert_eq!(
+        texts,
+        [
+            r#"["4","4","echo:a","phx_join",{}]"#,
+            r#"["5","5","echo:b","phx_join",{}]"#
+        ]
+    );
+}
+
+#[test]
+fn item12_refused_join_is_reported_and_not_retried_by_default() {
+    let mut sim = Sim::connected(Sim::config());
+    let ch = sim
+        .socket
+        .join(sim.now, "auth:1", Payload::empty())
+        .unwrap();
+    sim.drain();
+    sim.take_wire();
+    sim.recv(
+        r#"["1","1","auth:1","phx_reply",{"response":{"reason":"unauthorized"},"status":"error"}]"#,
+    );
+    assert_eq!(
+        sim.take_events(),
+        [
+            Event::JoinRefused {
+                channel: ch,
+                topic: "auth:1".into(),
+                status: "error".into(),
+                response: json(r#"{"reason":"unauthorized"}"#),
+                will_retry: false
+            },
+            Event::ChannelClosed {
+                channel: ch,
+                topic: "auth:1".into(),
+                reason: ChannelCloseReason::JoinRefused
+            }
+        ]
+    );
+    sim.advance(Duration::from_secs(60));
+    assert!(sim.take_texts().iter().all(|t| !t.contains("phx_join")));
+}
+
+#[test]
+fn item12_refused_join_retried_when_configured() {
+    let mut config = Sim::config();
+    config.rejoin_after_refusal = true;
+    let mut sim = Sim::connected(config);
+    let ch = sim
+        .socket
+        .join(sim.now, "auth:1", Payload::empty())
+        .unwrap();
+    sim.drain();
+    sim.take_wire();
+    sim.recv(r#"["1","1","auth:1","phx_reply",{"response":{},"status":"error"}]"#);
+    assert_eq!(sim.socket.channel_state(ch), Some(ChannelState::Errored));
+    assert_eq!(sim.step(), Some(Duration::from_secs(1)));
+    assert_eq!(sim.take_texts(), [r#"["2","2","auth:1","phx_join",{}]"#]);
+}
+
+#[test]
+fn item13_leave_waits_for_the_reply_and_the_close_is_ignored() {
+    let mut sim = Sim::connected(Sim::config());
+    let ch = sim
+        .socket
+        .join(sim.now, "echo:1", Payload::empty())
+        .unwrap();
+    sim.drain();
+    sim.serve(&mut echo_server);
+    sim.take_events();
+    sim.socket.leave(sim.now, ch).unwrap();
+    sim.drain();
+    assert_eq!(sim.socket.channel_state(ch), Some(ChannelState::Leaving));
+    assert_eq!(
+        sim.socket.push(sim.now, ch, "x", Payload::empty()),
+        Err(PushError::ChannelLeaving)
+    );
+    sim.serve(&mut echo_server);
+    assert_eq!(
+        sim.take_events(),
+        [Event::ChannelClosed {
+            channel: ch,
+            topic: "echo:1".into(),
+            reason: ChannelCloseReason::Left
+        }]
+    );
+    assert_eq!(sim.socket.channel_state(ch), None);
+    // The topic is free again.
+    assert!(sim.socket.join(sim.now, "echo:1", Payload::empty()).is_ok());
+}
+
+#[test]
+fn pushes_held_during_a_join_are_sent_after_it_with_the_join_ref() {
+    let mut sim = Sim::new(Sim::config());
+    let ch = sim
+        .socket
+        .join(sim.now, "echo:1", Payload::empty())
+        .unwrap();
+    let early = sim
+        .socket
+        .push(sim.now, ch, "early", json(r#"{"a":1}"#))
+        .unwrap();
+    let late = sim
+        .socket
+        .push_with_timeout(sim.now, ch, "late", Payload::empty(), ms(100))
+        .unwrap();
+    sim.socket.connect(sim.now);
+    sim.drain();
+    sim.take_wire();
+    // The short push times out while waiting for the connection: never sent.
+    sim.advance(ms(150));
+    assert_eq!(
+        sim.take_events(),
+        [Event::PushDone {
+            push: late,
+            channel: ch,
+            outcome: PushOutcome::Timeout
+        }]
+    );
+    sim.open();
+    assert_eq!(sim.take_texts(), [r#"["1","1","echo:1","phx_join",{}]"#]);
+    sim.recv(r#"["1","1","echo:1","phx_reply",{"response":{},"status":"ok"}]"#);
+    assert_eq!(sim.take_texts(), [r#"["1","2","echo:1","early",{"a":1}]"#]);
+    sim.recv(r#"["1","2","echo:1","phx_reply",{"response":{},"status":"ok"}]"#);
+    let events = sim.take_events();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::PushDone { push, .. } if *push == early))
+    );
+}
+
+#[test]
+fn pushes_on_closed_channels_fail_at_once_and_duplicate_topics_are_refused() {
+    let mut sim = Sim::connected(Sim::config());
+    let ch = sim
+        .socket
+        .join(sim.now, "echo:1", Payload::empty())
+        .unwrap();
+    assert_eq!(
+        sim.socket.join(sim.now, "echo:1", Payload::empty()),
+        Err(JoinError::AlreadyJoined { channel: ch })
+    );
+    assert_eq!(
+        sim.socket.join(sim.now, "phoenix", Payload::empty()),
+        Err(JoinError::InvalidTopic)
+    );
+    sim.drain();
+    sim.recv(r#"["1","1","echo:1","phx_close",{}]"#);
+    assert_eq!(
+        sim.socket.push(sim.now, ch, "echo", Payload::empty()),
+        Err(PushError::ChannelClosed)
+    );
+    assert_eq!(
+        sim.socket.push(sim.now, ch, "phx_join", Payload::empty()),
+        Err(PushError::ReservedEvent)
+    );
+}
+
+#[test]
+fn crashed_channels_rejoin_on_the_rejoin_schedule() {
+    let mut sim = Sim::connected(Sim::config());
+    let ch = sim
+        .socket
+        .join(sim.now, "echo:1", Payload::empty())
+        .unwrap();
+    sim.drain();
+    sim.take_wire();
+    let mut delays = Vec::new();
+    let mut join_ref = 1;
+    for _ in 0..5 {
+        sim.recv(&format!(
+            r#"["{join_ref}","{join_ref}","echo:1","phx_error",{{"reason":"channel_crash"}}]"#
+        ));
+        delays.push(sim.step().unwrap().as_secs());
+        let texts = sim.take_texts();
+        assert_eq!(texts.len(), 1, "{texts:?}");
+        join_ref += 1;
+        assert_eq!(
+            texts[0],
+            format!(r#"["{join_ref}","{join_ref}","echo:1","phx_join",{{}}]"#)
+        );
+    }
+    assert_eq!(delays, [1, 2, 5, 10, 10]);
+    // A successful join resets the schedule.
+    sim.recv(&format!(
+        r#"["{join_ref}","{join_ref}","echo:1","phx_reply",{{"response":{{}},"status":"ok"}}]"#
+    ));
+    assert_eq!(sim.socket.channel_state(ch), Some(ChannelState::Joined));
+    sim.recv(&format!(
+        r#"["{join_ref}","{join_ref}","echo:1","phx_error",{{}}]"#
+    ));
+    assert_eq!(sim.step().unwrap().as_secs(), 1);
+}
+
+#[test]
+fn join_timeout_errors_sends_leave_and_rejoins() {
+    let mut sim = Sim::connected(Sim::config());
+    let ch = sim
+        .socket
+        .join(sim.now, "slow:1", Payload::empty())
+        .unwrap();
+    sim.drain();
+    sim.take_wire();
+    sim.advance(Duration::from_secs(10));
+    assert_eq!(sim.take_texts(), [r#"["1","2","slow:1","phx_leave",{}]"#]);
+    assert_eq!(
+        sim.take_events(),
+        [Event::ChannelErrored {
+            channel: ch,
+            topic: "slow:1".into(),
+            reason: ChannelErrorReason::JoinTimeout
+        }]
+    );
+    // The late reply of the timed-out join is ignored.
+    sim.recv(r#"["1","1","slow:1","phx_reply",{"response":{},"status":"ok"}]"#);
+    assert_eq!(sim.socket.channel_state(ch), Some(ChannelState::Errored));
+    sim.advance(Duration::from_secs(1));
+    assert_eq!(sim.take_texts(), [r#"["3","3","slow:1","phx_join",{}]"#]);
+}
+
+#[test]
+fn a_thirty_minute_outage_story_runs_on_the_virtual_clock() {
+    let mut sim = Sim::connected(Sim::config());
+    let ch = sim
+        .socket
+        .join(sim.now, "echo:1", Payload::empty())
+        .unwrap();
+    sim.drain();
+    sim.serve(&mut echo_server);
+    sim.server_close(None);
+    // The server is unreachable for thirty minutes.
+    while sim.elapsed() < Duration::from_secs(30 * 60) {
+        sim.step();
+        sim.unreachable();
+    }
+    let attempts = sim.connect_log.len();
+    // 9 quick attempts, then one every 5 s.
+    assert!((360..=375).contains(&attempts), "{attempts}");
+    sim.step();
+    sim.open();
+    sim.serve(&mut echo_server);
+    assert_eq!(sim.socket.channel_state(ch), Some(ChannelState::Joined));
+    let rejoined = sim
+        .take_events()
+        .into_iter()
+        .any(|e| matches!(e, Event::Joined { rejoin: true, .. }));
+    assert!(rejoined);
+    // Heartbeats run again, answered by the server.
+    sim.advance(Duration::from_secs(31));
+    sim.serve(&mut echo_server);
+    assert!(sim.socket.is_connected());
+}
