@@ -246,6 +246,11 @@ impl Socket {
 
     // ----- outputs -------------------------------------------------------
 
+    /// Whether transmits or events are waiting to be polled.
+    pub fn has_output(&self) -> bool {
+        !self.transmits.is_empty() || !self.events.is_empty()
+    }
+
     /// The next thing to do on the wire.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()

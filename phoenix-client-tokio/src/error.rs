@@ -1,0 +1,137 @@
+//! Errors of the async API.
+
+use std::fmt;
+
+use phoenix_proto::client::{ChannelCloseReason, PushFailure};
+use phoenix_proto::codec::{DecodeError, EncodeError, Payload};
+
+/// The socket's driver task has stopped; nothing more can be done with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketGone;
+
+impl fmt::Display for SocketGone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the socket has stopped")
+    }
+}
+
+impl std::error::Error for SocketGone {}
+
+/// Why [`Channel::join`](crate::Channel::join) failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JoinError {
+    /// The server refused the join.
+    Refused {
+        /// The reply status (usually `error`).
+        status: String,
+        /// The server's response, e.g. `{"reason":"unauthorized"}`.
+        response: Payload<'static>,
+    },
+    /// The join was not answered in time (the channel keeps retrying on the
+    /// rejoin schedule until you leave it).
+    Timeout,
+    /// The channel closed before the join completed.
+    Closed(ChannelCloseReason),
+    /// This channel handle already joined; make a new one with [`Client::channel`](crate::Client::channel).
+    AlreadyJoined,
+    /// The socket refused the join (duplicate topic, reserved topic, binary payload).
+    Rejected(phoenix_proto::client::JoinError),
+    /// The join payload could not be serialized.
+    Encode(EncodeError),
+    /// The socket has stopped.
+    SocketGone,
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::Refused { status, response } => write!(
+                f,
+                "the server refused the join ({status}: {})",
+                response.as_json().unwrap_or("<binary>")
+            ),
+            JoinError::Timeout => f.write_str("the join timed out"),
+            JoinError::Closed(reason) => write!(f, "the channel closed while joining ({reason:?})"),
+            JoinError::AlreadyJoined => f.write_str("this channel handle already joined"),
+            JoinError::Rejected(e) => write!(f, "join rejected: {e}"),
+            JoinError::Encode(e) => write!(f, "join payload: {e}"),
+            JoinError::SocketGone => SocketGone.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+/// Why a push did not produce the value asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PushError {
+    /// The server replied with a status other than `ok` (only from the
+    /// typed [`Channel::push`](crate::Channel::push); the raw form returns every reply).
+    Status {
+        /// The status, e.g. `error`.
+        status: String,
+        /// The response.
+        response: Payload<'static>,
+    },
+    /// No reply within the push's timeout.
+    Timeout,
+    /// The push could not complete.
+    Failed(PushFailure),
+    /// The socket refused the push at once (closed channel, reserved event).
+    Rejected(phoenix_proto::client::PushError),
+    /// The channel handle has not joined.
+    NotJoined,
+    /// The payload could not be serialized.
+    Encode(EncodeError),
+    /// The reply did not deserialize into the requested type.
+    Decode(DecodeError),
+    /// The socket has stopped.
+    SocketGone,
+}
+
+impl fmt::Display for PushError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PushError::Status { status, response } => write!(
+                f,
+                "the server replied {status}: {}",
+                response.as_json().unwrap_or("<binary>")
+            ),
+            PushError::Timeout => f.write_str("the push timed out"),
+            PushError::Failed(failure) => failure.fmt(f),
+            PushError::Rejected(e) => write!(f, "push rejected: {e}"),
+            PushError::NotJoined => f.write_str("the channel has not joined"),
+            PushError::Encode(e) => write!(f, "push payload: {e}"),
+            PushError::Decode(e) => write!(f, "reply: {e}"),
+            PushError::SocketGone => SocketGone.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for PushError {}
+
+/// Why [`Channel::leave`](crate::Channel::leave) failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LeaveError {
+    /// The channel handle has not joined.
+    NotJoined,
+    /// The socket refused (already closed or leaving).
+    Rejected(phoenix_proto::client::LeaveError),
+    /// The socket has stopped.
+    SocketGone,
+}
+
+impl fmt::Display for LeaveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LeaveError::NotJoined => f.write_str("the channel has not joined"),
+            LeaveError::Rejected(e) => write!(f, "leave rejected: {e}"),
+            LeaveError::SocketGone => SocketGone.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for LeaveError {}

@@ -1,0 +1,95 @@
+//! # phoenix-client-tokio
+//!
+//! A [Phoenix Channels](https://hexdocs.pm/phoenix/channels.html) client for
+//! tokio. The protocol lives in the sans-IO crate [`phoenix_proto`]; this
+//! crate is its driver: one task per socket that owns the WebSocket
+//! (tokio-tungstenite), TLS (rustls) and the clock, feeds the core whole
+//! messages, and hands its events to your code.
+//!
+//! ## Two ways to use it
+//!
+//! **The async API.** A [`Client`] gives [`Channel`]s; joins and pushes are
+//! futures, server messages are a stream:
+//!
+//! ```no_run
+//! use futures_util::StreamExt;
+//! use phoenix_client_tokio::{ChannelEvent, Client};
+//! use serde_json::{json, Value};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::builder("ws://localhost:4000/socket")
+//!     .param("token", "abc")
+//!     .connect();
+//! let lobby = client.channel("room:lobby", &json!({"nick": "ferris"}));
+//! let mut events = lobby.events().expect("first call");
+//! let welcome = lobby.join().await?;
+//! println!("joined: {}", welcome.as_json().unwrap_or("<binary>"));
+//! let reply: Value = lobby.push("shout", &json!({"body": "hi"})).await?;
+//! println!("reply: {reply}");
+//! while let Some(event) = events.next().await {
+//!     if let ChannelEvent::Message { event, payload } = event {
+//!         println!("{event}: {:?}", payload.as_json());
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! **The callback model** of the Elixir library phoenix_gen_socket_client:
+//! implement [`Handler`] and start it with [`Builder::spawn_handler`]; the
+//! callbacks run one at a time on the socket's task and act through a
+//! [`Context`](phoenix_proto::client::handler::Context).
+//!
+//! ## What the driver does each turn
+//!
+//! It reads the clock once, hands the core whatever happened (a command
+//! from a handle, up to 64 WebSocket messages that are already buffered, a
+//! finished connection attempt, or a deadline), then drains the core: every
+//! frame to send is written and flushed once per turn, every event goes to
+//! the handler (which may issue commands, drained in the same turn). Then it
+//! sleeps until the core's next deadline or new input.
+//!
+//! ## Slow readers
+//!
+//! Each channel's events go to a bounded queue (see
+//! [`Builder::channel_capacity`]). When a queue is full the driver stops
+//! reading from the network (the server's frames wait in the kernel and then
+//! in the server, which is TCP back-pressure) until the application makes
+//! room; nothing is dropped and nothing grows without bound. Pushes,
+//! replies and timers keep working meanwhile, but heartbeat replies are not
+//! read either: an application that stops reading for longer than the
+//! heartbeat interval loses the connection (the socket reconnects and
+//! rejoins). A channel whose [`Channel::events`] stream was never taken, or
+//! was dropped, does not queue events at all.
+//!
+//! ## Tracing
+//!
+//! Connects, disconnects, joins and pushes are logged with `tracing`.
+//! Query values, tokens and headers never appear in logs or `Debug` output.
+#![forbid(unsafe_code)]
+
+mod builder;
+mod client;
+mod credentials;
+mod driver;
+mod error;
+mod handler_socket;
+mod tls;
+mod transport;
+
+pub use builder::{
+    Builder, DEFAULT_CHANNEL_CAPACITY, DEFAULT_COMMAND_CAPACITY, DEFAULT_READ_BUFFER,
+};
+pub use client::{Channel, ChannelEvent, ChannelEvents, Client, Reply, Status};
+pub use credentials::{ParamsFn, TokenFn};
+pub use error::{JoinError, LeaveError, PushError, SocketGone};
+pub use handler_socket::{HandlerHandle, HandlerSocket};
+pub use tls::TlsSettings;
+pub use transport::{BoxIo, ConnectFuture, ConnectTarget, Connector, Io};
+
+pub use phoenix_proto;
+pub use phoenix_proto::client::handler::{Action, Context, Handler, Stopped};
+pub use phoenix_proto::client::{
+    Backoff, ChannelCloseReason, ChannelErrorReason, ChannelId, DisconnectReason, PushFailure,
+    PushId, PushOutcome,
+};
+pub use phoenix_proto::codec::Payload;
