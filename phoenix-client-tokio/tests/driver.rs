@@ -1,0 +1,282 @@
+//! The tokio driver against the embedded test server: the handler model,
+//! slow readers, custom connectors, many tasks, and secrets in Debug output.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use phoenix_client_tokio::{
+    Action, Builder, ChannelEvent, ChannelId, Client, Connector, Context, Handler, Payload, PushId,
+    PushOutcome,
+};
+use phoenix_test_server::TestServer;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+
+const PROMPT: Duration = Duration::from_secs(5);
+
+/// A handler in the original library's style: joins on connect, pushes on
+/// request, and records what happens.
+#[derive(Default)]
+struct Recorder {
+    log: Vec<String>,
+    channel: Option<ChannelId>,
+    pushes: Vec<PushId>,
+}
+
+enum Info {
+    Push(Value),
+    StopPlease,
+}
+
+impl Handler for Recorder {
+    type Info = Info;
+    type Call = ();
+    type Reply = Vec<String>;
+
+    fn handle_connected(&mut self, ctx: &mut Context<'_>) -> Action {
+        self.log.push("connected".into());
+        if self.channel.is_none() {
+            self.channel = ctx.join("echo:handler", Payload::empty()).ok();
+        }
+        Action::Continue
+    }
+
+    fn handle_joined(
+        &mut self,
+        _ctx: &mut Context<'_>,
+        _channel: ChannelId,
+        topic: Arc<str>,
+        response: Payload<'static>,
+        rejoin: bool,
+    ) -> Action {
+        self.log.push(format!(
+            "joined {topic} {} rejoin={rejoin}",
+            response.as_json().unwrap_or("")
+        ));
+        Action::Continue
+    }
+
+    fn handle_reply(
+        &mut self,
+        _ctx: &mut Context<'_>,
+        _channel: ChannelId,
+        push: PushId,
+        outcome: PushOutcome,
+    ) -> Action {
+        assert!(self.pushes.contains(&push), "a reply for a push we made");
+        match outcome {
+            PushOutcome::Reply { status, response } => self.log.push(format!(
+                "reply {status} {}",
+                response.as_json().unwrap_or("")
+            )),
+            other => self.log.push(format!("outcome {other:?}")),
+        }
+        Action::Continue
+    }
+
+    fn handle_message(
+        &mut self,
+        _ctx: &mut Context<'_>,
+        _channel: ChannelId,
+        _topic: Arc<str>,
+        event: String,
+        payload: Payload<'static>,
+    ) -> Action {
+        self.log.push(format!(
+            "message {event} {}",
+            payload.as_json().unwrap_or("")
+        ));
+        Action::Continue
+    }
+
+    fn handle_info(&mut self, ctx: &mut Context<'_>, info: Info) -> Action {
+        match info {
+            Info::Push(body) => {
+                let channel = self.channel.expect("joined before pushing");
+                let push = ctx
+                    .push(channel, "echo", Payload::json(&body).unwrap())
+                    .unwrap();
+                self.pushes.push(push);
+                Action::Continue
+            }
+            Info::StopPlease => Action::Stop {
+                reason: "asked to stop".into(),
+            },
+        }
+    }
+
+    fn handle_call(&mut self, _ctx: &mut Context<'_>, _call: ()) -> (Vec<String>, Action) {
+        (self.log.clone(), Action::Continue)
+    }
+}
+
+async fn log_until(
+    socket: &phoenix_client_tokio::HandlerSocket<Recorder>,
+    wanted: &str,
+) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + PROMPT;
+    loop {
+        let log = socket.call(()).await.unwrap();
+        if log.iter().any(|l| l.contains(wanted)) {
+            return log;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {wanted:?} in {log:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn handler_model_joins_pushes_calls_and_stops() {
+    let server = TestServer::start().await.unwrap();
+    let socket = Builder::new(server.socket_url()).spawn_handler(Recorder::default());
+    log_until(&socket, "joined echo:handler").await;
+    socket.info(Info::Push(json!({"n": 1}))).await.unwrap();
+    let log = log_until(&socket, "reply ok").await;
+    assert_eq!(
+        log,
+        [
+            "connected",
+            r#"joined echo:handler {"joined":"echo:handler"} rejoin=false"#,
+            r#"reply ok {"n":1}"#
+        ]
+    );
+    // A broadcast from the server reaches handle_message.
+    server.broadcast("echo:handler", "news", json!({"x": 1}));
+    log_until(&socket, "message news").await;
+    // A dropped connection: reconnect, then rejoin, by themselves.
+    server.drop_all();
+    log_until(&socket, "rejoin=true").await;
+    socket.info(Info::StopPlease).await.unwrap();
+    let stopped = socket.wait().await;
+    assert_eq!(stopped.reason, "asked to stop");
+    server.wait_for_at_most(0).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_slow_reader_loses_nothing_and_holds_at_most_its_capacity() {
+    let server = TestServer::start().await.unwrap();
+    let client = Builder::new(server.socket_url())
+        .channel_capacity(4)
+        .connect();
+    let channel = client.channel("echo:slow", &json!({}));
+    let mut events = channel.events().unwrap();
+    channel.join().await.unwrap();
+    // 200 pushes from the server while nobody reads.
+    let reply = tokio::spawn({
+        let channel = channel.clone();
+        async move {
+            channel
+                .push::<_, Value>("many", &json!({"n": 200}))
+                .await
+                .unwrap()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The reply is stuck behind the unread messages: the socket stopped
+    // reading, so nothing piled up in the client.
+    assert!(
+        !reply.is_finished(),
+        "the driver kept reading past a full queue"
+    );
+    let mut seen = Vec::new();
+    while seen.len() < 200 {
+        match tokio::time::timeout(PROMPT, events.recv()).await.unwrap() {
+            Some(ChannelEvent::Message { event, payload }) if event == "item" => {
+                let item: Value = payload.deserialize().unwrap();
+                seen.push(item["i"].as_u64().unwrap());
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(seen, (1..=200).collect::<Vec<u64>>(), "in order, none lost");
+    assert_eq!(reply.await.unwrap(), json!({}));
+    client.shutdown().await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn channels_nobody_listens_to_do_not_block_the_socket() {
+    let server = TestServer::start().await.unwrap();
+    let client = Builder::new(server.socket_url())
+        .channel_capacity(2)
+        .connect();
+    let channel = client.channel("echo:deaf", &json!({}));
+    channel.join().await.unwrap();
+    let reply: Value = channel.push("many", &json!({"n": 100})).await.unwrap();
+    assert_eq!(reply, json!({}));
+    client.shutdown().await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_custom_connector_opens_the_stream() {
+    let server = TestServer::start().await.unwrap();
+    let addr = server.addr();
+    let used = Arc::new(AtomicUsize::new(0));
+    let counter = used.clone();
+    // The URL's host does not resolve; only the connector knows where to go.
+    let client = Builder::new("ws://phoenix.invalid:1/socket")
+        .connector(Connector::new(move |target| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            assert_eq!(target.host, "phoenix.invalid");
+            TcpStream::connect(addr)
+        }))
+        .connect();
+    let channel = client.channel("echo:tunnel", &json!({}));
+    assert_eq!(
+        channel.join().await.unwrap().as_json(),
+        Some(r#"{"joined":"echo:tunnel"}"#)
+    );
+    assert_eq!(used.load(Ordering::SeqCst), 1);
+    client.shutdown().await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn many_tasks_share_one_client() {
+    let server = TestServer::start().await.unwrap();
+    let client = Client::connect(server.socket_url());
+    let channel = client.channel("echo:many", &json!({}));
+    channel.join().await.unwrap();
+    let mut tasks = Vec::new();
+    for task in 0..8u64 {
+        let channel = channel.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..50u64 {
+                let reply: Value = channel
+                    .push("echo", &json!({"task": task, "i": i}))
+                    .await
+                    .unwrap();
+                assert_eq!(reply, json!({"task": task, "i": i}));
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    client.shutdown().await;
+    server.shutdown().await;
+}
+
+#[test]
+fn secrets_stay_out_of_debug_output() {
+    let builder = Builder::new("ws://h/socket")
+        .param("token", "hunter2")
+        .auth_token("s3cr3t")
+        .header("authorization", "Bearer xyz");
+    let shown = format!("{builder:?}");
+    for secret in ["hunter2", "s3cr3t", "xyz"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+}
