@@ -37,7 +37,7 @@
 //! **The callback model** of the Elixir library phoenix_gen_socket_client:
 //! implement [`Handler`] and start it with [`Builder::spawn_handler`]; the
 //! callbacks run one at a time on the socket's task and act through a
-//! [`Context`](phoenix_proto::client::handler::Context).
+//! [`Context`].
 //!
 //! ## What the driver does each turn
 //!
