@@ -7,6 +7,7 @@ use phoenix_proto::client::handler::Handler;
 use phoenix_proto::client::{Backoff, Config, Secret, Socket};
 use phoenix_proto::codec::Serializer;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::client::{Client, Router};
 use crate::credentials::Credentials;
@@ -210,11 +211,19 @@ impl Builder {
         &mut self.config
     }
 
+    /// The span every log line of this socket's task is in (no secrets:
+    /// query values are redacted).
+    fn span(&self) -> tracing::Span {
+        let endpoint = phoenix_proto::client::redact_query(&self.config.endpoint);
+        tracing::info_span!("phoenix_socket", endpoint = %endpoint)
+    }
+
     /// Starts the socket with the async API and begins connecting. Must be
     /// called inside a tokio runtime.
     pub fn connect(self) -> Client {
         let (tx, rx) = mpsc::channel(self.command_capacity);
         let (router, status) = Router::new();
+        let span = self.span();
         let core = Socket::new(self.config);
         let parts = DriverParts {
             transport: self.transport,
@@ -224,7 +233,7 @@ impl Builder {
             budget: Router::budget,
             wait_for_room: Router::wait_for_room,
         };
-        let task = tokio::spawn(driver::run(core, router, flow, rx, parts));
+        let task = tokio::spawn(driver::run(core, router, flow, rx, parts).instrument(span));
         Client::new(tx, status, task, self.channel_capacity)
     }
 
@@ -238,12 +247,14 @@ impl Builder {
         H::Reply: Send,
     {
         let (tx, rx) = mpsc::channel(self.command_capacity);
+        let span = self.span();
         let core = Socket::new(self.config);
         let parts = DriverParts {
             transport: self.transport,
             credentials: self.credentials,
         };
-        let task = tokio::spawn(driver::run(core, handler, Flow::unbounded(), rx, parts));
+        let task =
+            tokio::spawn(driver::run(core, handler, Flow::unbounded(), rx, parts).instrument(span));
         HandlerSocket::new(tx, task)
     }
 }

@@ -364,6 +364,10 @@ impl Handler for Router {
         push: PushId,
         outcome: PushOutcome,
     ) -> Action {
+        match &outcome {
+            PushOutcome::Reply { status, .. } => debug!(%push, status = %status, "reply"),
+            other => debug!(%push, outcome = ?other, "push ended without a reply"),
+        }
         if let Some(waiter) = self.pushes.remove(&push) {
             let _ = waiter.send(Ok(outcome));
         }

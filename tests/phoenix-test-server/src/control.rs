@@ -47,6 +47,10 @@ pub struct ConnectionInfo {
     pub socket_id: Option<String>,
     /// The Phoenix 1.8 auth token the client presented, if any.
     pub auth_token: Option<String>,
+    /// The request headers of the connect request, names in lower case
+    /// (repeated headers joined with `, `), so tests can check what a
+    /// client sent.
+    pub headers: BTreeMap<String, String>,
     /// The peer's address.
     pub peer: SocketAddr,
     /// Data frames received from this client so far.

@@ -144,9 +144,21 @@ pub(crate) fn connection_info(
     transport: Transport,
     params: BTreeMap<String, String>,
     auth_token: Option<String>,
+    headers: &HeaderMap,
     peer: SocketAddr,
 ) -> ConnectionInfo {
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        seen.entry(name.as_str().to_owned())
+            .and_modify(|v| {
+                v.push_str(", ");
+                v.push_str(&value);
+            })
+            .or_insert(value);
+    }
     ConnectionInfo {
+        headers: seen,
         id: assigns.conn_id,
         transport,
         serializer: assigns.serializer,
@@ -288,7 +300,14 @@ fn websocket_endpoint(
         );
     };
     let accept = derive_accept_key(key.as_bytes());
-    let info = connection_info(&assigns, Transport::WebSocket, params, sub.token, peer);
+    let info = connection_info(
+        &assigns,
+        Transport::WebSocket,
+        params,
+        sub.token,
+        headers,
+        peer,
+    );
     let on_upgrade = hyper::upgrade::on(&mut req);
     let config = WebSocketConfig::default()
         .max_frame_size(Some(hub.config.max_frame_size))

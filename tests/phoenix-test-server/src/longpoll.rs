@@ -177,7 +177,14 @@ async fn get(hub: Arc<Hub>, req: Request<Incoming>, peer: SocketAddr) -> Respons
         return json_response(&json!({ "status": 403 }));
     };
     let token = new_token(assigns.conn_id.0);
-    let info = connection_info(&assigns, Transport::LongPoll, params, auth_token, peer);
+    let info = connection_info(
+        &assigns,
+        Transport::LongPoll,
+        params,
+        auth_token,
+        req.headers(),
+        peer,
+    );
     let (posts_tx, posts_rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         buf: Mutex::new(Vec::new()),
