@@ -280,3 +280,13 @@ fn secrets_stay_out_of_debug_output() {
         assert!(!shown.contains(secret), "{secret} in {shown}");
     }
 }
+
+#[test]
+fn handles_are_send_sync_and_clone() {
+    fn check<T: Send + Sync + Clone + 'static>() {}
+    check::<Client>();
+    check::<phoenix_client_tokio::Channel>();
+    check::<phoenix_client_tokio::HandlerHandle<Recorder>>();
+    fn send<T: Send + 'static>() {}
+    send::<phoenix_client_tokio::ChannelEvents>();
+}
