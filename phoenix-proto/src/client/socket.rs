@@ -48,6 +48,13 @@ pub struct ConnectFailure {
     pub message: String,
 }
 
+/// The instant `delay` after `now`, at least a millisecond later: a timer
+/// never fires in the same `handle_timeout` call that set it, so a zero
+/// timeout or a zero backoff step cannot make the machine spin.
+fn after(now: Instant, delay: Duration) -> Instant {
+    now + delay.max(Duration::from_millis(1))
+}
+
 /// What a ref in flight stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RefTarget {
@@ -429,7 +436,7 @@ impl Socket {
         self.timers.set(
             &mut ch.reply_deadline,
             Timer::ChannelReply(channel),
-            now + timeout,
+            after(now, timeout),
         );
         for push in held {
             self.finish_push(push, PushOutcome::Failed(PushFailure::ChannelClosed));
@@ -496,7 +503,7 @@ impl Socket {
             sent: None,
         };
         self.timers
-            .set(&mut push.deadline, Timer::Push(id), now + timeout);
+            .set(&mut push.deadline, Timer::Push(id), after(now, timeout));
         self.pushes.insert(id, push);
         if send_now {
             if let Err(e) = self.send_push(id) {
@@ -523,7 +530,7 @@ impl Socket {
             self.timers.set(
                 &mut self.heartbeat_deadline,
                 Timer::Heartbeat,
-                now + interval,
+                after(now, interval),
             );
         }
         let waiting: Vec<ChannelId> = self
@@ -684,7 +691,7 @@ impl Socket {
         self.timers.set(
             &mut ch.reply_deadline,
             Timer::ChannelReply(id),
-            now + ch.timeout,
+            after(now, ch.timeout),
         );
         let topic = ch.topic.clone();
         let payload = ch.join_payload.clone();
@@ -808,8 +815,11 @@ impl Socket {
         ch.rejoin_attempts = ch.rejoin_attempts.saturating_add(1);
         match self.config.rejoin.delay(ch.rejoin_attempts, random) {
             Some(delay) => {
-                self.timers
-                    .set(&mut ch.rejoin_deadline, Timer::Rejoin(id), now + delay);
+                self.timers.set(
+                    &mut ch.rejoin_deadline,
+                    Timer::Rejoin(id),
+                    after(now, delay),
+                );
             }
             None => {
                 self.close_channel(id, ChannelCloseReason::GaveUp, PushFailure::ChannelClosed);
@@ -841,8 +851,11 @@ impl Socket {
             reconnecting: reconnect_in.is_some(),
         };
         if let Some(delay) = reconnect_in {
-            self.timers
-                .set(&mut self.reconnect_deadline, Timer::Reconnect, now + delay);
+            self.timers.set(
+                &mut self.reconnect_deadline,
+                Timer::Reconnect,
+                after(now, delay),
+            );
         }
         self.events.push_back(Event::Disconnected {
             reason,
@@ -893,7 +906,7 @@ impl Socket {
             self.timers.set(
                 &mut self.heartbeat_deadline,
                 Timer::Heartbeat,
-                now + interval,
+                after(now, interval),
             );
         }
     }
@@ -1093,6 +1106,30 @@ impl Socket {
 mod tests {
     use super::*;
     use crate::codec::WireRef;
+
+    #[test]
+    fn zero_timeouts_and_zero_backoff_do_not_spin() {
+        let now = Instant::now();
+        let mut config = Config::new("ws://h/socket");
+        config.default_timeout = Duration::ZERO;
+        config.rejoin = super::super::Backoff::from_millis(&[0]);
+        config.reconnect = super::super::Backoff::from_millis(&[0]);
+        let mut socket = Socket::new(config);
+        socket.connect(now);
+        socket.handle_connected(now);
+        socket.join(now, "t:1", Payload::empty()).unwrap();
+        // Each call runs what is due and arms the next timer at least 1 ms on.
+        for ms in 0..100u64 {
+            socket.handle_timeout(now + Duration::from_millis(ms));
+            assert!(socket.poll_timeout().unwrap() > now + Duration::from_millis(ms));
+        }
+        let mut frames = 0;
+        while socket.poll_transmit().is_some() {
+            frames += 1;
+        }
+        // Join, leave-after-timeout and rejoin cycles, a few per millisecond at most.
+        assert!(frames < 400, "{frames} frames in 100 ms");
+    }
 
     #[test]
     fn no_timer_outlives_what_it_was_for() {

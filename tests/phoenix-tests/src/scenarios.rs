@@ -4,14 +4,18 @@
 //! Add a scenario here and to the list in [`all_scenarios!`](crate::all_scenarios):
 //! every driver's test file runs the whole list.
 
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use phoenix_proto::client::{ChannelCloseReason, ChannelErrorReason, DisconnectReason};
+use phoenix_proto::client::{Backoff, ChannelCloseReason, ChannelErrorReason, DisconnectReason};
 use phoenix_proto::codec::Payload;
+use phoenix_test_server::{ServerConfig, TestServer};
 use serde_json::{Value, json};
 
 use crate::driver::{Driver, Ev, JoinFailure, PushFailure, TestChannel, TestClient};
-use crate::env::{Env, Outcome};
+use crate::env::{Env, Outcome, PHOENIX_URL};
 
 /// How long a scenario waits for anything that should happen promptly.
 pub const PROMPT: Duration = Duration::from_secs(5);
@@ -232,6 +236,925 @@ pub async fn duplicate_join<D: Driver>() -> Scenario {
     Ok(Outcome::Passed)
 }
 
+// ----- helpers for the scenarios below ---------------------------------
+
+/// A name no other scenario (or concurrent run against the same
+/// `PHOENIX_URL` server) uses: `prefix` plus the process id and a counter.
+pub fn unique(prefix: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{prefix}{}-{nanos}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The embedded server with `config`, or [`Outcome::LeftOut`] naming `needs`
+/// when the suite runs against `PHOENIX_URL` (a real server cannot be
+/// reconfigured).
+pub async fn embedded(config: ServerConfig, needs: &str) -> Result<Env, Outcome> {
+    if std::env::var(PHOENIX_URL).is_ok() {
+        return Err(Outcome::LeftOut(format!(
+            "needs the embedded test server with {needs}; {PHOENIX_URL} is set"
+        )));
+    }
+    Ok(Env::start(config).await)
+}
+
+/// The embedded server of an [`embedded`] env.
+fn embedded_server(env: &Env) -> Result<&TestServer, String> {
+    env.server("controls").map_err(|o| format!("{o:?}"))
+}
+
+/// Runs `future` for at most [`PROMPT`].
+pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> Result<T, String> {
+    tokio::time::timeout(PROMPT, future)
+        .await
+        .map_err(|_| format!("{what}: not within {PROMPT:?}"))
+}
+
+/// The very next event must satisfy `pick`.
+pub async fn next_is<C: TestChannel>(
+    channel: &mut C,
+    what: &str,
+    pick: impl Fn(&Ev) -> bool,
+) -> Result<Ev, String> {
+    match channel.next_event(PROMPT).await {
+        Some(ev) if pick(&ev) => Ok(ev),
+        Some(ev) => Err(format!("expected {what}, got {ev:?}")),
+        None => Err(format!("no {what} within {PROMPT:?}")),
+    }
+}
+
+/// Fails if any event arrives within `quiet`.
+pub async fn no_event<C: TestChannel>(channel: &mut C, quiet: Duration) -> Result<(), String> {
+    match channel.next_event(quiet).await {
+        None => Ok(()),
+        Some(ev) => Err(format!("unexpected event {ev:?}")),
+    }
+}
+
+/// Pushes and expects an `ok` reply; returns the raw response.
+pub async fn push_ok_raw<C: TestChannel>(
+    channel: &C,
+    event: &str,
+    body: Payload<'static>,
+) -> Result<Payload<'static>, String> {
+    match channel.push(event, body, None).await {
+        Ok((status, response)) if status == "ok" => Ok(response),
+        Ok((status, response)) => Err(format!("{event}: expected ok, got {status} {response:?}")),
+        Err(e) => Err(format!("{event}: {e:?}")),
+    }
+}
+
+/// Joins a fresh channel and expects the server to refuse it.
+async fn join_refused<C: TestClient>(
+    client: &C,
+    topic: &str,
+    params: Value,
+) -> Result<Value, String> {
+    match client.channel(topic, params).join().await {
+        Err(JoinFailure::Refused(status, response)) if status == "error" => Ok(response),
+        other => Err(format!("join {topic}: expected a refusal, got {other:?}")),
+    }
+}
+
+fn is_crashed(ev: &Ev) -> bool {
+    matches!(ev, Ev::Errored(ChannelErrorReason::Crashed { .. }))
+}
+
+fn is_connection_lost(ev: &Ev) -> bool {
+    *ev == Ev::Errored(ChannelErrorReason::ConnectionLost)
+}
+
+fn is_rejoined(ev: &Ev) -> bool {
+    *ev == Ev::Rejoined
+}
+
+// ----- fixture: echo:* -------------------------------------------------
+
+/// `broadcast` reaches every subscriber, the sender too; the reply is ok `{}`.
+pub async fn broadcast_reaches_all<D: Driver>() -> Scenario {
+    let env = Env::default_server().await;
+    let topic = unique("echo:bc");
+    let (sender, mut sender_channel) = joined::<D>(&env, &topic).await?;
+    let (other, mut other_channel) = joined::<D>(&env, &topic).await?;
+    let body = json!({"from": "sender", "n": 7});
+    let reply = push_ok(&sender_channel, "broadcast", body.clone()).await?;
+    check(reply == json!({}), format!("broadcast reply {reply}"))?;
+    for (who, channel) in [
+        ("sender", &mut sender_channel),
+        ("other", &mut other_channel),
+    ] {
+        let got = expect_message(channel, "broadcasted").await?;
+        check(
+            got.deserialize::<Value>().ok() == Some(body.clone()),
+            format!("{who} got broadcasted {got:?}"),
+        )?;
+    }
+    sender.shutdown().await;
+    other.shutdown().await;
+    env.stop().await;
+    Ok(Outcome::Passed)
+}
+
+/// `push_me` makes the server push `pushed` with the payload; no reply.
+pub async fn server_push<D: Driver>() -> Scenario {
+    let env = Env::default_server().await;
+    let (client, mut channel) = joined::<D>(&env, &unique("echo:push")).await?;
+    let body = json!({"hello": ["w", 0, "rld"]});
+    channel.cast("push_me", payload(body.clone())).await;
+    let ev = next_is(&mut channel, "a `pushed` message", |e| {
+        e.json_message().is_some_and(|(name, _)| name == "pushed")
+    })
+    .await?;
+    let (_, got) = ev.json_message().unwrap();
+    check(got == body, format!("pushed {got}"))?;
+    client.shutdown().await;
+    env.stop().await;
+    Ok(Outcome::Passed)
+}
+
+/// `many` with n=5 pushes `item` i=1..5 in order, then replies ok `{}`.
+pub async fn many_messages_in_order<D: Driver>() -> Scenario {
+    let env = Env::default_server().await;
+    let (client, mut channel) = joined::<D>(&env, &unique("echo:many")).await?;
+    let reply = push_ok(&channel, "many", json!({"n": 5})).await?;
+    check(reply == json!({}), format!("many reply {reply}"))?;
+    for i in 1..=5 {
+        let ev = next_is(&mut channel, &format!("item {i}"), |e| {
+            e.json_message().is_some_and(|(name, _)| name == "item")
+        })
+        .await?;
+        let (_, got) = ev.json_message().unwrap();
+        check(got == json!({"i": i}), format!("item {i}: got {got}"))?;
+    }
+    no_event(&mut channel, Duration::from_millis(50)).await?;
+    client.shutdown().await;
+    env.stop().await;
+    Ok(Outcome::Passed)
+}
+
+/// A crash (`crash`, or any event the channel does not handle) errors the
+/// channel, fails the pending push, and the channel rejoins by itself.
+async fn crash_and_rejoin<D: Driver>(event: &str) -> Scenario {
+    let env = Env::default_server().await;
+    let (client, mut channel) = joined::<D>(&env, &unique("echo:crash")).await?;
+    let result = channel.push(event, payload(json!({"x": 1})), None).await;
+    check(
+        matches!(
+            result,
+            Err(PushFailure::Failed(
+                phoenix_proto::client::PushFailure::ChannelCrashed
+            ))
+        ),
+        format!("{event}: push outcome {result:?}"),
+    )?;
+    next_is(&mut channel, "Errored(Crashed)", is_crashed).await?;
+    next_is(&mut channel, "Rejoined", is_rejoined).await?;
+    let echoed = push_ok(&channel, "echo", json!({"after": event})).await?;
+    check(
+        echoed == json!({"after": event}),
+        format!("echo after {event}: {echoed}"),
+    )?;
+    client.shutdown().await;
+    env.stop().await;
+    Ok(Outcome::Passed)
+}
+
+/// `crash`: the channel errors with `Crashed` and rejoins.
+pub async fn crash_rejoins<D: Driver>() -> Scenario {
+    crash_and_rejoin::<D>("crash").await
+}
+
+/// An event the channel does not handle crashes it the same way.
+pub async fn unknown_event_crashes<D: Driver>() -> Scenario {
+    crash_and_rejoin::<D>("no_such_event").await
+}
+
+/// `stop`: the server closes the channel; later pushes are refused.
+pub async fn server_stop<D: Driver>() -> Scenario {
+    let env = Env::default_server().await;
+    let (client, mut channel) = joined::<D>(&env, &unique("echo:stop")).await?;
+    channel.cast("stop", payload(json!({}))).await;
+    next_is(&mut channel, "Closed(ServerClosed)", |e| {
+        *e == Ev::Closed(ChannelCloseReason::ServerClosed)
+    })
+    .await?;
+    let after = channel.push("echo", payload(json!({})), None).await;
+    check(
+        matches!(after, Err(PushFailure::Rejected(_))),
+        format!("push after stop: {after:?}"),
+    )?;
+    client.shutdown().await;
+    env.stop().await;
+    Ok(Outcome::Passed)
+}
+
+/// `stop_reply`: reply ok `{}`, then the channel is closed by the server.
+pub async fn server_stop_with_reply<D: Driver>() -> Scenario {
+    let env = Env::default_server().await;
+    let (client, mut channel) = joined::<D>(&env, &unique("echo:stopr")).await?;
+    let reply = push_ok(&channel, "stop_reply", json!({})).await?;
+    check(reply == json!({}), format!("stop_reply reply {reply}"))?;
+    next_is(&mut channel, "Closed(ServerClosed)", |e| {
+        *e == Ev::Closed(ChannelCloseReason::ServerClosed)
+    })
+    .await?;
+    client.shutdown().await;
+    env.stop().await;
+    Ok(Outcome::Passed)
+}
+
+/// Binary replies, binary pushes, binary server pushes and broadcasts.
+pub async fn binary_payloads<D: Driver>() -> Scenario {
+    let env = Env::default_server().await;
+    let (client, mut channel) = joined::<D>(&env, &unique("echo:bin")).await?;
+    let reply = push_ok_raw(&channel, "binary", payload(json!({}))).await?;
+    check(
+        reply.as_bytes() == Some(&[1, 2, 3][..]),
+        format!("binary reply {reply:?}"),
+    )?;
+    for (event, bytes) in [("binary", vec![10, 20, 30, 40]), ("anything", vec![0; 5])] {
+        let n = bytes.len();
+        let reply = push_ok_raw(&channel, event, Payload::binary(bytes)).await?;
+        check(
+            reply.deserialize::<Value>().ok() == Some(json!({"byte_size": n})),
+            format!("binary {event} push: reply {reply:?}"),
+        )?;
+    }
+    let reply = push_ok(&channel, "push_binary", json!({})).await?;
+    check(reply == json!({}), format!("push_binary reply {reply}"))?;
+    let got = expect_message(&mut channel, "pushed_binary").await?;
+    check(
+        got.as_bytes() == Some(&[4, 5, 6][..]),
+        format!("pushed_binary {got:?}"),
+    )?;
+    let reply = push_ok(&channel, "broadcast_binary", json!({})).await?;
+    check(
+        reply == json!({}),
+        format!("broadcast_binary reply {reply}"),
+    )?;
+    let got = expect_message(&mut channel, "broadcasted_binary").await?;
+    check(
+        got.as_bytes() == Some(&[7, 8, 9][..]),
+        format!("broadcasted_binary {got:?}"),
+    )?;
+    client.shutdown().await;
+    env.stop().await;
+    Ok(Outcome::Passed)
+}
+
+/// `disconnect_me` with a socket id drops the connection: the client
+/// reconnects and rejoins. Without a socket id it replies `{"socket_id": null}`.
+pub async fn disconnect_me<D: Driver>() -> Scenario {
+    let env = Env::default_server().await;
+    let topic = unique("echo:dm");
+    let client = D::connect(env.options().param("user_id", &unique("dm")));
+    client.wait_connected(PROMPT).await?;
+    let mut channel = client.channel(&topic, json!({}));
+    channel.join().await.map_err(|e| format!("join: {e:?}"))?;
+    channel.cast("disconnect_me", payload(json!({}))).await;
+    next_is(&mut channel, "Errored(ConnectionLost)", is_connection_lost).await?;
+    next_is(&mut channel, "Rejoined", is_rejoined).await?;
+    push_ok(&channel, "echo", json!({"back": true})).await?;
+    if let Ok(server) = env.server("stats") {
+        check(
+            server.stats().connections_opened >= 2,
+            "disconnect_me: a second connection",
+        )?;
+    }
+
+    let (anonymous, anonymous_channel) = joined::<D>(&env, &unique("echo:dm-anon")).await?;
+    let reply = push_ok(&anonymous_channel, "disconnect_me", json!({})).await?;
+    check(
+        reply == json!({"socket_id": null}),
+        format!("disconnect_me without a socket id: {reply}"),
+    )?;
+    client.shutdown().await;
+    anonymous.shutdown().await;
+    env.stop().await;
+    Ok(Outcome::Passed)
+}
+
+/// `sleep` blocks the channel: an echo pushed right after is answered after it.
+pub async fn sleep_orders_replies<D: Driver>() -> Scenario {
+    let env = Env::default_server().await;
+    let (client, channel) = joined::<D>(&env, &unique("echo:sleep")).await?;
+    let start = tokio::time::Instant::now();
+    let order = AtomicU64::new(0);
+    let (slept, echoed) = tokio::join!(
+        async {
+            let r = push_ok(&channel, "sleep", json!({"ms": 300})).await;
+            (r, order.fetch_add(1, Ordering::SeqCst), start.elapsed())
+        },
+        async {
+            // Leave the sleep push time to go out first.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let r = push_ok(&channel, "echo", json!({"e": 1})).await;
+            (r, order.fetch_add(1, Ordering::SeqCst), start.elapsed())
+        }
+    );
+    check(slept.0? == json!({}), "sleep reply")?;
+    check(echoed.0? == json!({"e": 1}), "echo reply")?;
+    check(
+        slept.1 < echoed.1,
+        format!(
+            "the echo was answered first (sleep after {:?}, echo after {:?})",
+            slept.2, echoed.2
+        ),
+    )?;
+    check(
+        echoed.2 >= Duration::from_millis(290),
+        format!("the echo did not wait for the sleep: {:?}", echoed.2),
+    )?;
+    client.shutdown().await;
+    env.stop().await;
+    Ok(Outcome::Passed)
+}
+
+// ----- fixture: other topics -------------------------------------------
+
+/// `auth:*` wants `"token":"secret"`, else refuses with `unauthorized`.
+pub async fn auth_topic<D: Driver>() -> Scenario {
+    let env = Env::default_server().await;
+    let client = D::connect(env.options());
+    client.wait_connected(PROMPT).await?;
+    for params in [json!({}), json!({"token": "wrong"})] {
+        let response = join_refused(&client, &unique("auth:no"), params.clone()).await?;
+        check(
+            response == json!({"reason": "unauthorized"}),
+            format!("auth with {params}: {response}"),
+        )?;
+    }
+    let channel = client.channel(&unique("auth:yes"), json!({"token": "secret"}));
+    let response = channel.join().await.map_err(|e| format!("{e:?}"))?;
+    check(
+        response == json!({}),
+        format!("auth ok response {response}"),
+    )?;
+    client.shutdown().await;
+    env.stop().await;
+    Ok(Outcome::Passed)
+}
+
+/// `crash_join:*`: the join handler crashes and the join is refused.
+pub async fn crash_join_refused<D: Driver>() -> Scenario {
+    let env = Env::default_server().await;
+    let client = D::connect(env.options());
+    client.wait_connected(PROMPT).await?;
+    let response = join_refused(&client, &unique("crash_join:"), json!({})).await?;
+    check(
+        response == json!({"reason": "join crashed"}),
+        format!("crash_join: {response}"),
+    )?;
+    // The socket is unaffected.
+    let channel = client.channel(&unique("echo:cj"), json!({}));
+    channel.join().await.map_err(|e| format!("{e:?}"))?;
+    client.shutdown().await;
+    env.stop().await;
+    Ok(Outcome::Passed)
+}
+
+/// A topic no channel matches is refused (the reply has a null join_ref).
+pub async fn unmatched_topic_refused<D: Driver>() -> Scenario {
+    let env = Env::default_server().await;
+    let client = D::connect(env.options());
+    client.wait_connected(PROMPT).await?;
+    let response = join_refused(&client, &unique("nowhere:"), json!({})).await?;
+    check(
+        response == json!({"reason": "unmatched topic"}),
+        format!("unmatched: {response}"),
+    )?;
+    client.shutdown().await;
+    env.stop().await;
+    Ok(Outcome::Passed)
+}
+
+/// Checks one presence entry: `{"metas": [{"phx_ref": .., "online_at": ..}, ..]}`.
+fn check_presence_entry(entries: &Value, key: &str) -> Result<(), String> {
+    let metas = entries[key]["metas"]
+        .as_array()
+        .ok_or_else(|| format!("no metas for {key} in {entries}"))?;
+    check(!metas.is_empty(), format!("empty metas for {key}"))?;
+    for meta in metas {
+        check(
+            meta["phx_ref"].as_str().is_some_and(|r| !r.is_empty()),
+            format!("meta without phx_ref: {meta}"),
+        )?;
+        check(
+            meta["online_at"].is_number(),
+            format!("meta without online_at: {meta}"),
+        )?;
+    }
+    Ok(())
+}
+
+/// Waits for a `presence_diff` whose `side` (`joins`/`leaves`) has `key`.
+async fn expect_diff<C: TestChannel>(channel: &mut C, side: &str, key: &str) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + PROMPT;
+    loop {
+        let diff: Value = expect_message(channel, "presence_diff")
+            .await?
+            .deserialize()
+            .map_err(|e| format!("presence_diff: {e}"))?;
+        check(
+            diff["joins"].is_object() && diff["leaves"].is_object(),
+            format!("presence_diff shape: {diff}"),
+        )?;
+        if diff[side].get(key).is_some() {
+            return check_presence_entry(&diff[side], key);
+        }
+        check(
+            tokio::time::Instant::now() < deadline,
+            format!("no presence_diff with {key} in {side}"),
+        )?;
+    }
+}
+
+/// `presence:*`: state on join, diffs on joins and leaves of others.
+pub async fn presence<D: Driver>() -> Scenario {
+    let env = Env::default_server().await;
+    let topic = unique("presence:");
+    let alice = D::connect(env.options().param("user_id", "alice"));
+    alice.wait_connected(PROMPT).await?;
+    let mut alice_channel = alice.channel(&topic, json!({}));
+    let response = alice_channel.join().await.map_err(|e| format!("{e:?}"))?;
+    check(response == json!({}), format!("presence join {response}"))?;
+    let state: Value = expect_message(&mut alice_channel, "presence_state")
+        .await?
+        .deserialize()
+        .map_err(|e| format!("presence_state: {e}"))?;
+    check_presence_entry(&state, "alice")?;
+
+    let bob = D::connect(env.options().param("user_id", "bob"));
+    bob.wait_connected(PROMPT).await?;
+    let bob_channel = bob.channel(&topic, json!({}));
+    bob_channel.join().await.map_err(|e| format!("{e:?}"))?;
+    expect_diff(&mut alice_channel, "joins", "bob").await?;
+    bob_channel.leave().await?;
+    expect_diff(&mut alice_channel, "leaves", "bob").await?;
+    alice.shutdown().await;
+    bob.shutdown().await;
+    env.stop().await;
+    Ok(Outcome::Passed)
+}
+
+// ----- connecting --------------------------------------------------------
+
+/// A server that requires an auth token gets it from the client; without
+/// it the connect is refused with 403.
+pub async fn auth_token<D: Driver>() -> Scenario {
+    let config = ServerConfig {
+        auth_token: Some("s3cr3t".into()),
+        ..ServerConfig::default()
+    };
+    let env = match embedded(config, "a required auth token").await {
+        Ok(env) => env,
+        Err(outcome) => return Ok(outcome),
+    };
+    let server = embedded_server(&env)?;
+    let mut options = env.options();
+    options.auth_token = Some("s3cr3t".into());
+    let client = D::connect(options);
+    client.wait_connected(PROMPT).await?;
+    let connections = server.connections();
+    check(
+        connections.len() == 1 && connections[0].auth_token.as_deref() == Some("s3cr3t"),
+        format!("the server saw {connections:?}"),
+    )?;
+    let channel = client.channel(&unique("echo:tok"), json!({}));
+    channel.join().await.map_err(|e| format!("{e:?}"))?;
+
+    let mut wrong = env.options();
+    wrong.auth_token = Some("wrong".into());
+    for (what, options) in [("without a token", env.options()), ("wrong token", wrong)] {
+        let refused = D::connect(options);
+        let reason = refused.wait_disconnected(PROMPT).await?;
+        check(
+            matches!(reason, DisconnectReason::Refused { status: 403, .. }),
+            format!("{what}: {reason:?}"),
+        )?;
+        refused.shutdown().await;
+    }
+    client.shutdown().await;
+    env.stop().await;
+    Ok(Outcome::Passed)
+}
+
+/// Extra upgrade headers reach the server as given.
+pub async fn custom_headers<D: Driver>() -> Scenario {
+    let env = Env::default_server().await;
+    let server = match env.server("record of request headers") {
+        Ok(server) => server,
+        Err(outcome) => return Ok(outcome),
+    };
+    let mut options = env.options();
+    options.headers = vec![
+        ("x-api-key".into(), "k-123".into()),
+        ("x-client".into(), "phoenix-tests".into()),
+    ];
+    let client = D::connect(options);
+    client.wait_connected(PROMPT).await?;
+    let connections = server.connections();
+    let headers = &connections.first().ok_or("no connection")?.headers;
+    check(
+        headers.get("x-api-key").map(String::as_str) == Some("k-123")
+            && headers.get("x-client").map(String::as_str) == Some("phoenix-tests"),
+        format!("the server saw {headers:?}"),
+    )?;
+    client.shutdown().await;
+    env.stop().await;
+    Ok(Outcome::Passed)
+}
+
+/// `wss://` with the test server's own CA.
+pub async fn tls<D: Driver>() -> Scenario {
+    let config = ServerConfig {
+        tls: true,
+        ..ServerConfig::default()
+    };
+    let env = match embedded(config, "TLS").await {
+        Ok(env) => env,
+        Err(outcome) => return Ok(outcome),
+    };
+    let server = embedded_server(&env)?;
+    check(
+        env.endpoint().starts_with("wss://") && env.endpoint() == server.socket_url(),
+        format!("TLS endpoint {}", env.endpoint()),
+    )?;
+    let material = server.tls().ok_or("no TLS material")?;
+    let mut options = env.options();
+    options.ca_der = Some(material.ca_der.clone());
+    let client = D::connect(options);
+    client.wait_connected(PROMPT).await?;
+    let channel = client.channel(&unique("echo:tls"), json!({}));
+    channel.join().await.map_err(|e| format!("{e:?}"))?;
+    let echoed = push_ok(&channel, "echo", json!({"secure": true})).await?;
+    check(echoed == json!({"secure": true}), format!("echo {echoed}"))?;
+    client.shutdown().await;
+    env.stop().await;
+    Ok(Outcome::Passed)
+}
+
+/// The params function runs again for each connection: the reconnect
+/// presents a refreshed token.
+pub async fn token_refresh_on_reconnect<D: Driver>() -> Scenario {
+    let env = Env::default_server().await;
+    let server = match env.server("drop_all and connection info") {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    let counter = Arc::new(AtomicU64::new(0));
+    let mut options = env.options();
+    let made = counter.clone();
+    options.params_fn = Some(Arc::new(move || {
+        let n = made.fetch_add(1, Ordering::SeqCst) + 1;
+        vec![("token".to_owned(), format!("t{n}"))]
+    }));
+    let client = D::connect(options);
+    client.wait_connected(PROMPT).await?;
+    let token_of = |c: &phoenix_test_server::ConnectionInfo| c.params.get("token").cloned();
+    let first = server
+        .connections()
+        .first()
+        .and_then(token_of)
+        .ok_or("no token on the first connection")?;
+    check(
+        first == format!("t{}", counter.load(Ordering::SeqCst)),
+        format!("first token {first}"),
+    )?;
+    server.drop_all();
+    within("a second connection", server.wait_for_opened(2)).await?;
+    client.wait_connected(PROMPT).await?;
+    let newest = server
+        .connections()
+        .into_iter()
+        .max_by_key(|c| c.id)
+        .ok_or("no connection after the drop")?;
+    let second = token_of(&newest).ok_or("no token on the second connection")?;
+    check(
+        second != first && second == format!("t{}", counter.load(Ordering::SeqCst)),
+        format!("token after reconnect {second} (first {first})"),
+    )?;
+    client.shutdown().await;
+    env.stop().await;
+    Ok(Outcome::Passed)
+}
+
+/// A 503 with `Retry-After` is reported, and honoured; after the server
+/// accepts again the client connects.
+pub async fn retry_after<D: Driver>() -> Scenario {
+    let env = Env::default_server().await;
+    let server = match env.server("refuse_connections_with") {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    server.refuse_connections_with(503, None, Some(Duration::from_secs(1)));
+    let client = D::connect(env.options());
+    let reason = client.wait_disconnected(PROMPT).await?;
+    let refused_at = tokio::time::Instant::now();
+    check(
+        reason
+            == DisconnectReason::Refused {
+                status: 503,
+                retry_after: Some(Duration::from_secs(1)),
+            },
+        format!("{reason:?}"),
+    )?;
+    server.accept_connections();
+    client.wait_connected(PROMPT).await?;
+    let waited = refused_at.elapsed();
+    check(
+        waited >= Duration::from_millis(700),
+        format!("reconnected {waited:?} after a Retry-After of 1 s"),
+    )?;
+    check(
+        server.stats().connections_refused == 1,
+        format!("refusals: {}", server.stats().connections_refused),
+    )?;
+    client.shutdown().await;
+    env.stop().await;
+    Ok(Outcome::Passed)
+}
+
+// ----- faults --------------------------------------------------------------
+
+/// Pushes made while the channel is errored are held and sent after the rejoin.
+pub async fn pushes_held_during_rejoin<D: Driver>() -> Scenario {
+    let env = Env::default_server().await;
+    let server = match env.server("drop_all and refuse_connections") {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    let (client, mut channel) = joined::<D>(&env, &unique("echo:held")).await?;
+    // Keep the client off the server until the push is surely held.
+    server.refuse_connections_with(503, None, None);
+    server.drop_all();
+    next_is(&mut channel, "Errored(ConnectionLost)", is_connection_lost).await?;
+    let (status, response) = {
+        let push = channel.push("echo", payload(json!({"held": 1})), None);
+        let mut push = std::pin::pin!(push);
+        let early = tokio::time::timeout(Duration::from_millis(150), &mut push).await;
+        check(
+            early.is_err(),
+            format!("the push completed while disconnected: {early:?}"),
+        )?;
+        server.accept_connections();
+        within("the held push", push)
+            .await?
+            .map_err(|e| format!("held push: {e:?}"))?
+    };
+    check(
+        status == "ok" && response.deserialize::<Value>().ok() == Some(json!({"held": 1})),
+        format!("held push reply {status} {response:?}"),
+    )?;
+    next_is(&mut channel, "Rejoined", is_rejoined).await?;
+    client.shutdown().await;
+    env.stop().await;
+    Ok(Outcome::Passed)
+}
+
+/// Pushes made while a (slow) join is pending are held and answered after it.
+pub async fn pushes_held_during_slow_join<D: Driver>() -> Scenario {
+    let env = Env::default_server().await;
+    let server = match env.server("set_delay_all") {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    let client = D::connect(env.options());
+    client.wait_connected(PROMPT).await?;
+    server.set_delay_all(Duration::from_millis(300));
+    let channel = client.channel(&unique("echo:slow"), json!({}));
+    let order = AtomicU64::new(0);
+    let (join, push) = tokio::join!(
+        async {
+            let r = channel.join().await;
+            (r, order.fetch_add(1, Ordering::SeqCst))
+        },
+        async {
+            // The join is out (its reply takes 300 ms); push meanwhile.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let r = push_ok(&channel, "echo", json!({"early": true})).await;
+            (r, order.fetch_add(1, Ordering::SeqCst))
+        }
+    );
+    server.set_delay_all(Duration::ZERO);
+    join.0.map_err(|e| format!("slow join: {e:?}"))?;
+    check(push.0? == json!({"early": true}), "the held push's reply")?;
+    check(join.1 < push.1, "the push was answered before the join")?;
+    client.shutdown().await;
+    env.stop().await;
+    Ok(Outcome::Passed)
+}
+
+/// A server restart: the client reconnects and its channels rejoin.
+pub async fn server_restart<D: Driver>() -> Scenario {
+    let env = Env::default_server().await;
+    let server = match env.server("restart") {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    let (client, mut channel) = joined::<D>(&env, &unique("echo:restart")).await?;
+    within("restart", server.restart()).await?;
+    next_is(&mut channel, "Errored(ConnectionLost)", is_connection_lost).await?;
+    next_is(&mut channel, "Rejoined", is_rejoined).await?;
+    let echoed = push_ok(&channel, "echo", json!({"restarted": true})).await?;
+    check(
+        echoed == json!({"restarted": true}),
+        format!("echo {echoed}"),
+    )?;
+    check(
+        server.stats().connections_opened >= 2,
+        "a second connection",
+    )?;
+    client.shutdown().await;
+    env.stop().await;
+    Ok(Outcome::Passed)
+}
+
+/// A half-open connection is detected by the heartbeat; the client
+/// reconnects and rejoins.
+pub async fn heartbeat_timeout<D: Driver>() -> Scenario {
+    let env = Env::default_server().await;
+    let server = match env.server("half_open_all") {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    let mut options = env.options();
+    options.heartbeat = Some(Duration::from_millis(200));
+    // Slow enough that the disconnected status is seen before the reconnect.
+    options.reconnect = Backoff::from_millis(&[100]);
+    let client = D::connect(options);
+    client.wait_connected(PROMPT).await?;
+    let mut channel = client.channel(&unique("echo:hb"), json!({}));
+    channel.join().await.map_err(|e| format!("{e:?}"))?;
+    let stale: Vec<_> = server.connections().iter().map(|c| c.id).collect();
+    check(server.half_open_all() == 1, "one connection to half-open")?;
+    let reason = client.wait_disconnected(PROMPT).await?;
+    check(
+        reason == DisconnectReason::HeartbeatTimeout,
+        format!("{reason:?}"),
+    )?;
+    next_is(&mut channel, "Errored(ConnectionLost)", is_connection_lost).await?;
+    client.wait_connected(PROMPT).await?;
+    next_is(&mut channel, "Rejoined", is_rejoined).await?;
+    push_ok(&channel, "echo", json!({})).await?;
+    // The half-open connection would otherwise linger until shutdown.
+    for id in stale {
+        server.drop_connection(id);
+    }
+    client.shutdown().await;
+    env.stop().await;
+    Ok(Outcome::Passed)
+}
+
+/// Garbage frames from the server are dropped; the connection and the
+/// channel carry on.
+pub async fn malformed_frames_ignored<D: Driver>() -> Scenario {
+    let env = Env::default_server().await;
+    let server = match env.server("send_malformed") {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    let (client, mut channel) = joined::<D>(&env, &unique("echo:garbage")).await?;
+    let conn = server.connections().first().ok_or("no connection")?.id;
+    check(server.send_malformed(conn), "send_malformed")?;
+    check(server.send_raw_text(conn, "[1,2"), "send_raw_text")?;
+    check(
+        server.send_raw_text(conn, r#"{"not": "an array"}"#),
+        "send_raw_text",
+    )?;
+    let echoed = push_ok(&channel, "echo", json!({"fine": true})).await?;
+    check(echoed == json!({"fine": true}), format!("echo {echoed}"))?;
+    no_event(&mut channel, Duration::from_millis(50)).await?;
+    let stats = server.stats();
+    check(
+        stats.connections_opened == 1 && stats.connections_open == 1,
+        format!("the connection did not survive: {stats:?}"),
+    )?;
+    client.shutdown().await;
+    env.stop().await;
+    Ok(Outcome::Passed)
+}
+
+/// A message with a stale join_ref is dropped; the next one is delivered.
+pub async fn stale_message_dropped<D: Driver>() -> Scenario {
+    let env = Env::default_server().await;
+    let server = match env.server("send_raw_text") {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    let topic = unique("echo:stale");
+    let (client, mut channel) = joined::<D>(&env, &topic).await?;
+    let conn = server.connections().first().ok_or("no connection")?.id;
+    let stale = json!(["999", null, topic, "stale", {"stale": true}]).to_string();
+    check(server.send_raw_text(conn, &stale), "send_raw_text")?;
+    check(
+        server.broadcast(&topic, "fresh", json!({"n": 1})) == 1,
+        "the broadcast reached one subscriber",
+    )?;
+    let ev = next_is(&mut channel, "a message", |e| {
+        matches!(e, Ev::Message { .. })
+    })
+    .await?;
+    check(
+        ev.json_message() == Some(("fresh", json!({"n": 1}))),
+        format!("the next message is {ev:?}"),
+    )?;
+    client.shutdown().await;
+    env.stop().await;
+    Ok(Outcome::Passed)
+}
+
+fn idle_config() -> ServerConfig {
+    ServerConfig {
+        idle_timeout: Duration::from_millis(300),
+        ..ServerConfig::default()
+    }
+}
+
+/// Without heartbeats the server's idle timeout closes the connection; the
+/// client reconnects and rejoins.
+pub async fn idle_timeout_reconnects<D: Driver>() -> Scenario {
+    let env = match embedded(idle_config(), "a 300 ms idle timeout").await {
+        Ok(env) => env,
+        Err(outcome) => return Ok(outcome),
+    };
+    let server = embedded_server(&env)?;
+    let mut options = env.options();
+    options.heartbeat = None;
+    let client = D::connect(options);
+    client.wait_connected(PROMPT).await?;
+    let mut channel = client.channel(&unique("echo:idle"), json!({}));
+    channel.join().await.map_err(|e| format!("{e:?}"))?;
+    next_is(&mut channel, "Errored(ConnectionLost)", is_connection_lost).await?;
+    next_is(&mut channel, "Rejoined", is_rejoined).await?;
+    check(
+        server.stats().connections_opened >= 2,
+        "a second connection",
+    )?;
+    client.shutdown().await;
+    env.stop().await;
+    Ok(Outcome::Passed)
+}
+
+/// Heartbeats keep an otherwise idle connection open past the idle timeout.
+pub async fn heartbeats_keep_alive<D: Driver>() -> Scenario {
+    let env = match embedded(idle_config(), "a 300 ms idle timeout").await {
+        Ok(env) => env,
+        Err(outcome) => return Ok(outcome),
+    };
+    let server = embedded_server(&env)?;
+    let mut options = env.options();
+    options.heartbeat = Some(Duration::from_millis(100));
+    let client = D::connect(options);
+    client.wait_connected(PROMPT).await?;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let stats = server.stats();
+    check(
+        stats.connections_opened == 1 && stats.connections_open == 1,
+        format!("the connection did not survive: {stats:?}"),
+    )?;
+    check(
+        stats.frames_received >= 4,
+        format!("heartbeats received: {}", stats.frames_received),
+    )?;
+    client.wait_connected(Duration::from_millis(50)).await?;
+    client.shutdown().await;
+    env.stop().await;
+    Ok(Outcome::Passed)
+}
+
+/// `max_channels_per_transport`: joins beyond the limit are refused.
+pub async fn channel_limit<D: Driver>() -> Scenario {
+    let config = ServerConfig {
+        max_channels: 2,
+        ..ServerConfig::default()
+    };
+    let env = match embedded(config, "max_channels 2").await {
+        Ok(env) => env,
+        Err(outcome) => return Ok(outcome),
+    };
+    let client = D::connect(env.options());
+    client.wait_connected(PROMPT).await?;
+    let first = client.channel("echo:limit-1", json!({}));
+    first.join().await.map_err(|e| format!("{e:?}"))?;
+    let second = client.channel("echo:limit-2", json!({}));
+    second.join().await.map_err(|e| format!("{e:?}"))?;
+    let response = join_refused(&client, "echo:limit-3", json!({})).await?;
+    check(
+        response == json!({"reason": "too many channels joined"}),
+        format!("third join: {response}"),
+    )?;
+    client.shutdown().await;
+    env.stop().await;
+    Ok(Outcome::Passed)
+}
+
 /// Prints the outcome and fails the test on `Err`.
 pub async fn run(name: &str, driver: &str, scenario: impl std::future::Future<Output = Scenario>) {
     match tokio::time::timeout(Duration::from_secs(60), scenario).await {
@@ -272,6 +1195,34 @@ macro_rules! all_scenarios {
             reconnect_and_rejoin_after_drop,
             leave,
             duplicate_join,
+            broadcast_reaches_all,
+            server_push,
+            many_messages_in_order,
+            crash_rejoins,
+            unknown_event_crashes,
+            server_stop,
+            server_stop_with_reply,
+            binary_payloads,
+            disconnect_me,
+            sleep_orders_replies,
+            auth_topic,
+            crash_join_refused,
+            unmatched_topic_refused,
+            presence,
+            auth_token,
+            custom_headers,
+            tls,
+            token_refresh_on_reconnect,
+            retry_after,
+            pushes_held_during_rejoin,
+            pushes_held_during_slow_join,
+            server_restart,
+            heartbeat_timeout,
+            malformed_frames_ignored,
+            stale_message_dropped,
+            idle_timeout_reconnects,
+            heartbeats_keep_alive,
+            channel_limit,
         );
     };
 }
