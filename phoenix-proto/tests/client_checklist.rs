@@ -687,3 +687,21 @@ fn a_thirty_minute_outage_story_runs_on_the_virtual_clock() {
     sim.serve(&mut echo_server);
     assert!(sim.socket.is_connected());
 }
+
+#[test]
+fn pending_pushes_are_bounded() {
+    let mut config = Sim::config();
+    config.max_pending_pushes = 3;
+    let mut sim = Sim::new(config);
+    let ch = sim.socket.join(sim.now, "echo:1", Payload::empty()).unwrap();
+    for _ in 0..3 {
+        sim.socket.push(sim.now, ch, "e", Payload::empty()).unwrap();
+    }
+    assert_eq!(
+        sim.socket.push(sim.now, ch, "e", Payload::empty()),
+        Err(PushError::TooManyPending { limit: 3 })
+    );
+    // Once one ends, there is room again.
+    sim.advance(Duration::from_secs(10));
+    assert!(sim.socket.push(sim.now, ch, "e", Payload::empty()).is_ok());
+}

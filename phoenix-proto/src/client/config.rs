@@ -150,6 +150,11 @@ pub struct Config {
     pub rejoin_after_refusal: bool,
     /// Seed of the generator behind backoff jitter.
     pub rng_seed: u64,
+    /// Most pushes awaiting an outcome at once; beyond it
+    /// [`Socket::push`](super::Socket::push) refuses with
+    /// [`PushError::TooManyPending`](super::PushError::TooManyPending)
+    /// instead of buffering without bound. Default 65 536.
+    pub max_pending_pushes: usize,
 }
 
 impl Config {
@@ -167,6 +172,7 @@ impl Config {
             rejoin: Backoff::rejoin_default(),
             rejoin_after_refusal: false,
             rng_seed: 0x5eed_cafe_f00d_d00d,
+            max_pending_pushes: 65_536,
         }
     }
 
@@ -204,6 +210,7 @@ impl fmt::Debug for Config {
             .field("reconnect", &self.reconnect)
             .field("rejoin", &self.rejoin)
             .field("rejoin_after_refusal", &self.rejoin_after_refusal)
+            .field("max_pending_pushes", &self.max_pending_pushes)
             .finish_non_exhaustive()
     }
 }

@@ -48,6 +48,12 @@ pub enum PushError {
     Encode(EncodeError),
     /// The event name is reserved for the protocol (`phx_join`, `phx_leave`, ...).
     ReservedEvent,
+    /// [`Config::max_pending_pushes`](super::Config::max_pending_pushes)
+    /// pushes already await an outcome.
+    TooManyPending {
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl fmt::Display for PushError {
@@ -57,6 +63,9 @@ impl fmt::Display for PushError {
             PushError::ChannelLeaving => f.write_str("the channel is leaving"),
             PushError::Encode(e) => write!(f, "the push could not be encoded: {e}"),
             PushError::ReservedEvent => f.write_str("the event name is reserved for the protocol"),
+            PushError::TooManyPending { limit } => {
+                write!(f, "{limit} pushes already await an outcome")
+            }
         }
     }
 }

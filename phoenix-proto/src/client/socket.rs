@@ -489,6 +489,11 @@ impl Socket {
         if ch.state == ChannelState::Leaving {
             return Err(PushError::ChannelLeaving);
         }
+        if self.pushes.len() >= self.config.max_pending_pushes {
+            return Err(PushError::TooManyPending {
+                limit: self.config.max_pending_pushes,
+            });
+        }
         self.next_push += 1;
         let id = PushId(self.next_push);
         let send_now = connected && ch.state == ChannelState::Joined;
