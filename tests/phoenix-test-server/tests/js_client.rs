@@ -1,6 +1,7 @@
 //! Runs the official phoenix.js client (`tests/js/check.mjs`) against the test
-//! server. Needs Node.js and `npm ci` in `tests/js`; the test fails (never
-//! skips) when they are missing.
+//! server. Needs Node.js and npm; when `tests/js/node_modules` is missing the
+//! test runs `npm ci` there itself (from the committed lock file). It fails
+//! (never skips) when Node.js, npm or the packages cannot be had.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -26,6 +27,23 @@ fn official_js_client_passes_every_check() {
         node_ok,
         "`node` was not found: install Node.js (>= 18) to run tests/js/check.mjs"
     );
+    let installed = |package: &str| {
+        js_dir
+            .join("node_modules")
+            .join(package)
+            .join("package.json")
+            .exists()
+    };
+    if !installed("phoenix") || !installed("ws") {
+        let npm = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(js_dir)
+            .status();
+        assert!(
+            matches!(npm, Ok(status) if status.success()),
+            "`npm ci` in tests/js failed ({npm:?}): install Node.js and npm, and make the npm registry reachable"
+        );
+    }
     for package in ["phoenix", "ws"] {
         assert!(
             js_dir
