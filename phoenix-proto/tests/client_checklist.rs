@@ -693,7 +693,10 @@ fn pending_pushes_are_bounded() {
     let mut config = Sim::config();
     config.max_pending_pushes = 3;
     let mut sim = Sim::new(config);
-    let ch = sim.socket.join(sim.now, "echo:1", Payload::empty()).unwrap();
+    let ch = sim
+        .socket
+        .join(sim.now, "echo:1", Payload::empty())
+        .unwrap();
     for _ in 0..3 {
         sim.socket.push(sim.now, ch, "e", Payload::empty()).unwrap();
     }

@@ -30,32 +30,38 @@ fn split<const N: usize>(
     fields: [Field; N],
 ) -> Result<([&str; N], &[u8]), DecodeError> {
     let kind = frame.first().copied().ok_or(DecodeError::EmptyBinary)?;
-    let header = frame.get(1..=N).ok_or(DecodeError::TruncatedBinary {
-        kind,
-        needed: N + 1,
-        available: frame.len(),
-    })?;
-    let total: usize = N + 1 + header.iter().map(|&l| usize::from(l)).sum::<usize>();
-    if frame.len() < total {
-        return Err(DecodeError::TruncatedBinary {
+    // Errors are built only when needed (`ok_or_else`): they are not free.
+    let header = frame
+        .get(1..=N)
+        .ok_or_else(|| DecodeError::TruncatedBinary {
             kind,
-            needed: total,
-            available: frame.len(),
-        });
-    }
-    let mut out = [""; N];
-    let mut at = N + 1;
-    for ((slot, &len), field) in out.iter_mut().zip(header).zip(fields) {
-        let end = at + usize::from(len);
-        let bytes = frame.get(at..end).ok_or(DecodeError::TruncatedBinary {
-            kind,
-            needed: total,
+            needed: N + 1,
             available: frame.len(),
         })?;
-        *slot = std::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8 { field })?;
+    let total: usize = N + 1 + header.iter().map(|&l| usize::from(l)).sum::<usize>();
+    let truncated = || DecodeError::TruncatedBinary {
+        kind,
+        needed: total,
+        available: frame.len(),
+    };
+    // The fields are contiguous: validate them as one string, then check
+    // that every field boundary falls between characters. That is exactly
+    // "every field is UTF-8"; when it fails, find the field to blame.
+    let strings = frame.get(N + 1..total).ok_or_else(truncated)?;
+    let whole = std::str::from_utf8(strings).ok();
+    let mut out = [""; N];
+    let mut at = 0;
+    for ((slot, &len), field) in out.iter_mut().zip(header).zip(fields) {
+        let end = at + usize::from(len);
+        *slot = match whole.and_then(|w| w.get(at..end)) {
+            Some(s) => s,
+            None => strings.get(at..end).ok_or_else(truncated).and_then(|b| {
+                std::str::from_utf8(b).map_err(|_| DecodeError::InvalidUtf8 { field })
+            })?,
+        };
         at = end;
     }
-    Ok((out, frame.get(at..).unwrap_or_default()))
+    Ok((out, frame.get(total..).unwrap_or_default()))
 }
 
 fn optional(s: &str) -> Option<Cow<'_, str>> {

@@ -54,7 +54,18 @@ pub(crate) fn string_field<'a>(
     raw: &'a RawValue,
     field: Field,
 ) -> Result<Cow<'a, str>, DecodeError> {
-    serde_json::from_str::<CowStr<'a>>(raw.get())
+    let text = raw.get();
+    // Fast path: `raw` is already validated JSON, so a string without
+    // escapes is exactly the text between its quotes (raw control
+    // characters cannot occur in valid JSON strings).
+    if let Some(inner) = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .filter(|inner| !inner.contains('\\'))
+    {
+        return Ok(Cow::Borrowed(inner));
+    }
+    serde_json::from_str::<CowStr<'a>>(text)
         .map(|s| s.0)
         .map_err(|_| DecodeError::InvalidField {
             field,

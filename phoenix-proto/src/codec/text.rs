@@ -8,47 +8,165 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::error::{DecodeError, EncodeError, Field};
 use super::frame::{Message, PHX_REPLY, Payload, Reply, ServerFrame};
 use super::json::{
-    json_kind, object_members, push_json_opt, push_json_str, ref_field, string_field,
+    CowStr, json_kind, object_members, push_json_opt, push_json_str, ref_field, string_field,
 };
+
+/// The members of a reply payload (`{"status": .., "response": ..}`), read
+/// in the same pass as the array around it.
+enum ReplyMembers<'a> {
+    /// The payload is not a JSON object.
+    NotAnObject,
+    /// The raw `status` and `response` members, if present.
+    Members {
+        status: Option<&'a RawValue>,
+        response: Option<&'a RawValue>,
+    },
+}
+
+/// Reads one JSON value as [`ReplyMembers`]; any value is accepted, so that
+/// a wrong payload becomes a typed error after the other fields are checked.
+struct ReplySeed;
+
+impl<'de> DeserializeSeed<'de> for ReplySeed {
+    type Value = ReplyMembers<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ReplySeed {
+    type Value = ReplyMembers<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut status, mut response) = (None, None);
+        // Any key order; unknown members are skipped; the last duplicate wins.
+        while let Some(key) = map.next_key::<CowStr<'de>>()? {
+            match key.0.as_ref() {
+                "status" => status = Some(map.next_value::<&'de RawValue>()?),
+                "response" => response = Some(map.next_value::<&'de RawValue>()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(ReplyMembers::Members { status, response })
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(ReplyMembers::NotAnObject)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(ReplyMembers::NotAnObject)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(ReplyMembers::NotAnObject)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(ReplyMembers::NotAnObject)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(ReplyMembers::NotAnObject)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(ReplyMembers::NotAnObject)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(ReplyMembers::NotAnObject)
+    }
+}
+
+/// Element 4 of a frame: the raw payload, or, for a server `phx_reply`, the
+/// reply's members (so the payload is scanned once, not twice).
+enum RawPayload<'a> {
+    Raw(&'a RawValue),
+    Reply(ReplyMembers<'a>),
+}
 
 /// The first five elements of a JSON array, borrowed; later ones are skipped.
 struct Elements<'a> {
-    items: [Option<&'a RawValue>; 5],
+    head: [Option<&'a RawValue>; 4],
+    payload: Option<RawPayload<'a>>,
     count: usize,
 }
 
-impl<'de> Deserialize<'de> for Elements<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Elements<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON array")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut items = [None; 5];
-                let mut count = 0;
-                for slot in &mut items {
-                    match seq.next_element::<&'de RawValue>()? {
-                        Some(raw) => {
-                            *slot = Some(raw);
-                            count += 1;
-                        }
-                        None => return Ok(Elements { items, count }),
-                    }
+/// Reads [`Elements`] from `text`; with `replies`, the payload of a
+/// `phx_reply` that is an object is read as [`ReplyMembers`].
+struct ElementsSeed<'t> {
+    text: &'t str,
+    replies: bool,
+}
+
+/// The first byte of the array element after `raw`, a slice of `text`.
+fn next_element_start(text: &str, raw: &RawValue) -> Option<u8> {
+    let offset = (raw.get().as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
+    text.as_bytes()
+        .get(offset + raw.get().len()..)?
+        .iter()
+        .copied()
+        .find(|b| !matches!(b, b' ' | b'\n' | b'\r' | b'\t' | b','))
+}
+
+impl<'de> DeserializeSeed<'de> for ElementsSeed<'de> {
+    type Value = Elements<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ElementsSeed<'de> {
+    type Value = Elements<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON array")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut head = [None; 4];
+        let mut count = 0;
+        for slot in &mut head {
+            match seq.next_element::<&'de RawValue>()? {
+                Some(raw) => {
+                    *slot = Some(raw);
+                    count += 1;
                 }
-                // Extra elements are allowed and ignored, as the server does.
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Elements { items, count })
+                None => {
+                    return Ok(Elements {
+                        head,
+                        payload: None,
+                        count,
+                    });
+                }
             }
         }
-        deserializer.deserialize_seq(V)
+        let [_, _, _, event] = head;
+        // Only an object payload is read as members: anything else is kept
+        // raw (and refused later), exactly as a separate pass would.
+        let is_reply = self.replies
+            && event.is_some_and(|e| {
+                next_element_start(self.text, e) == Some(b'{')
+                    && string_field(e, Field::Event).is_ok_and(|e| e == PHX_REPLY)
+            });
+        let payload = if is_reply {
+            seq.next_element_seed(ReplySeed)?.map(RawPayload::Reply)
+        } else {
+            seq.next_element::<&'de RawValue>()?.map(RawPayload::Raw)
+        };
+        if payload.is_some() {
+            count += 1;
+            // Extra elements are allowed and ignored, as the server does.
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+        }
+        Ok(Elements {
+            head,
+            payload,
+            count,
+        })
     }
 }
 
@@ -58,10 +176,10 @@ struct RawFields<'a> {
     msg_ref: &'a RawValue,
     topic: &'a RawValue,
     event: &'a RawValue,
-    payload: &'a RawValue,
+    payload: RawPayload<'a>,
 }
 
-fn split_array(text: &str) -> Result<RawFields<'_>, DecodeError> {
+fn split_array(text: &str, replies: bool) -> Result<RawFields<'_>, DecodeError> {
     let kind = json_kind(text);
     if kind != "an array" {
         // Still report syntax errors as such: "[" is the only way in.
@@ -70,51 +188,169 @@ fn split_array(text: &str) -> Result<RawFields<'_>, DecodeError> {
             Ok(_) => DecodeError::NotAnArray { found: kind },
         });
     }
-    let elements: Elements<'_> =
-        serde_json::from_str(text).map_err(|e| DecodeError::from_json(&e))?;
-    match elements.items {
-        [
-            Some(join_ref),
-            Some(msg_ref),
-            Some(topic),
-            Some(event),
-            Some(payload),
-        ] => Ok(RawFields {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let elements = ElementsSeed { text, replies }
+        .deserialize(&mut de)
+        .and_then(|elements| de.end().map(|()| elements))
+        .map_err(|e| DecodeError::from_json(&e))?;
+    match elements {
+        Elements {
+            head: [Some(join_ref), Some(msg_ref), Some(topic), Some(event)],
+            payload: Some(payload),
+            ..
+        } => Ok(RawFields {
             join_ref,
             msg_ref,
             topic,
             event,
             payload,
         }),
-        _ => Err(DecodeError::TooFewElements {
-            found: elements.count,
-        }),
+        Elements { count, .. } => Err(DecodeError::TooFewElements { found: count }),
     }
 }
 
-fn decode_message_fields(fields: RawFields<'_>) -> Result<Message<'_>, DecodeError> {
-    Ok(Message {
+/// The typed fields of a frame, with the payload still as read.
+struct Fields<'a> {
+    join_ref: Option<Cow<'a, str>>,
+    msg_ref: Option<Cow<'a, str>>,
+    topic: Cow<'a, str>,
+    event: Cow<'a, str>,
+    payload: RawPayload<'a>,
+}
+
+fn decode_fields(fields: RawFields<'_>) -> Result<Fields<'_>, DecodeError> {
+    Ok(Fields {
         join_ref: ref_field(fields.join_ref, Field::JoinRef)?,
         msg_ref: ref_field(fields.msg_ref, Field::Ref)?,
         topic: string_field(fields.topic, Field::Topic)?,
         event: string_field(fields.event, Field::Event)?,
-        payload: Payload::Json(Cow::Borrowed(fields.payload)),
+        payload: fields.payload,
     })
 }
 
-/// Splits a reply payload into its status and raw response.
-pub(crate) fn decode_reply_body(
-    payload: &RawValue,
+impl<'de> Deserialize<'de> for ReplyMembers<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        ReplySeed.deserialize(deserializer)
+    }
+}
+
+/// One of the first four elements, as the fast path reads it.
+#[derive(Clone, Copy)]
+enum Head<'a> {
+    Null,
+    Str(&'a str),
+}
+
+impl<'a> Head<'a> {
+    fn into_ref(self) -> Option<Cow<'a, str>> {
+        match self {
+            Head::Null => None,
+            Head::Str(s) => Some(Cow::Borrowed(s)),
+        }
+    }
+}
+
+fn skip_ws(bytes: &[u8], mut at: usize) -> usize {
+    while matches!(bytes.get(at), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+        at += 1;
+    }
+    at
+}
+
+/// `null`, or a string with no escapes and no control characters (which is
+/// then exactly the text between its quotes), starting at `at`.
+fn fast_head(text: &str, at: usize) -> Option<(Head<'_>, usize)> {
+    let bytes = text.as_bytes();
+    match bytes.get(at)? {
+        b'n' => (bytes.get(at..at + 4)? == b"null").then_some((Head::Null, at + 4)),
+        b'"' => {
+            let start = at + 1;
+            let len = bytes
+                .get(start..)?
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+            let end = start + len;
+            (bytes.get(end) == Some(&b'"')).then_some((Head::Str(text.get(start..end)?), end + 1))
+        }
+        _ => None,
+    }
+}
+
+/// The fast path for the frames real servers send: five elements, refs
+/// `null` or plain strings, topic and event plain strings. Reads every
+/// byte once. `None` means "not that simple": the general path then
+/// decodes the frame (or names its error); both give the same result on
+/// the frames this one accepts.
+fn fast_split(text: &str, replies: bool) -> Option<Fields<'_>> {
+    let bytes = text.as_bytes();
+    let mut at = skip_ws(bytes, 0);
+    if bytes.get(at) != Some(&b'[') {
+        return None;
+    }
+    at += 1;
+    let mut head = [Head::Null; 4];
+    for slot in &mut head {
+        let (value, next) = fast_head(text, skip_ws(bytes, at))?;
+        *slot = value;
+        at = skip_ws(bytes, next);
+        if bytes.get(at) != Some(&b',') {
+            return None;
+        }
+        at += 1;
+    }
+    let [join_ref, msg_ref, Head::Str(topic), Head::Str(event)] = head else {
+        return None;
+    };
+    // The payload is everything up to the final `]`: if that is exactly one
+    // JSON value, the general path would read the same value and then the
+    // end of the array. Anything else (extra elements, a syntax error)
+    // makes `from_str` fail and takes the general path.
+    let close = text
+        .trim_end_matches([' ', '\n', '\r', '\t'])
+        .len()
+        .checked_sub(1)?;
+    if bytes.get(close) != Some(&b']') {
+        return None;
+    }
+    let region = text.get(at..close)?;
+    let payload = if replies
+        && event == PHX_REPLY
+        && region
+            .trim_start_matches([' ', '\n', '\r', '\t'])
+            .starts_with('{')
+    {
+        RawPayload::Reply(serde_json::from_str::<ReplyMembers<'_>>(region).ok()?)
+    } else {
+        RawPayload::Raw(serde_json::from_str::<&RawValue>(region).ok()?)
+    };
+    Some(Fields {
+        join_ref: join_ref.into_ref(),
+        msg_ref: msg_ref.into_ref(),
+        topic: Cow::Borrowed(topic),
+        event: Cow::Borrowed(event),
+        payload,
+    })
+}
+
+/// Splits and types the fields of a v2 array: the fast path, else the
+/// general one.
+fn split_fields(text: &str, replies: bool) -> Result<Fields<'_>, DecodeError> {
+    match fast_split(text, replies) {
+        Some(fields) => Ok(fields),
+        None => decode_fields(split_array(text, replies)?),
+    }
+}
+
+/// Turns the members of a reply payload into its status and raw response.
+fn reply_from_members(
+    members: ReplyMembers<'_>,
 ) -> Result<(Cow<'_, str>, Payload<'_>), DecodeError> {
-    if json_kind(payload.get()) != "an object" {
+    let ReplyMembers::Members { status, response } = members else {
         return Err(DecodeError::InvalidField {
             field: Field::Payload,
             expected: "an object with `status` and `response` (a reply)",
         });
-    }
-    // The payload is `{"status": .., "response": ..}` in any key order.
-    let [status, response] = object_members(payload.get(), ["status", "response"])
-        .map_err(|e| DecodeError::from_json(&e))?;
+    };
     let status = status.ok_or(DecodeError::MissingField {
         field: Field::Status,
     })?;
@@ -125,6 +361,19 @@ pub(crate) fn decode_reply_body(
     Ok((status, Payload::Json(Cow::Borrowed(response))))
 }
 
+/// Splits a reply payload into its status and raw response.
+pub(crate) fn decode_reply_body(
+    payload: &RawValue,
+) -> Result<(Cow<'_, str>, Payload<'_>), DecodeError> {
+    if json_kind(payload.get()) != "an object" {
+        return reply_from_members(ReplyMembers::NotAnObject);
+    }
+    // The payload is `{"status": .., "response": ..}` in any key order.
+    let [status, response] = object_members(payload.get(), ["status", "response"])
+        .map_err(|e| DecodeError::from_json(&e))?;
+    reply_from_members(ReplyMembers::Members { status, response })
+}
+
 /// Decodes a v2 text frame sent by a server.
 ///
 /// # Errors
@@ -132,19 +381,26 @@ pub(crate) fn decode_reply_body(
 /// than five elements, a field of the wrong type, or a `phx_reply` whose
 /// payload lacks `status` or `response`.
 pub fn decode_server_text(text: &str) -> Result<ServerFrame<'_>, DecodeError> {
-    let message = decode_message_fields(split_array(text)?)?;
-    if message.event != PHX_REPLY {
-        return Ok(ServerFrame::Message(message));
-    }
-    let Payload::Json(Cow::Borrowed(raw)) = message.payload else {
-        // decode_message_fields always borrows the payload.
-        return Err(DecodeError::PayloadNotJson);
+    let fields = split_fields(text, true)?;
+    let (status, response) = match fields.payload {
+        RawPayload::Raw(raw) if fields.event != PHX_REPLY => {
+            return Ok(ServerFrame::Message(Message {
+                join_ref: fields.join_ref,
+                msg_ref: fields.msg_ref,
+                topic: fields.topic,
+                event: fields.event,
+                payload: Payload::Json(Cow::Borrowed(raw)),
+            }));
+        }
+        // A phx_reply payload that is not an object stays raw; this refuses
+        // it with the same error the reply path gives.
+        RawPayload::Raw(raw) => decode_reply_body(raw)?,
+        RawPayload::Reply(members) => reply_from_members(members)?,
     };
-    let (status, response) = decode_reply_body(raw)?;
     Ok(ServerFrame::Reply(Reply {
-        join_ref: message.join_ref,
-        msg_ref: message.msg_ref,
-        topic: message.topic,
+        join_ref: fields.join_ref,
+        msg_ref: fields.msg_ref,
+        topic: fields.topic,
         status,
         response,
     }))
@@ -155,7 +411,18 @@ pub fn decode_server_text(text: &str) -> Result<ServerFrame<'_>, DecodeError> {
 /// # Errors
 /// As [`decode_server_text`], except that `phx_reply` is not special.
 pub fn decode_client_text(text: &str) -> Result<Message<'_>, DecodeError> {
-    decode_message_fields(split_array(text)?)
+    let fields = split_fields(text, false)?;
+    let RawPayload::Raw(raw) = fields.payload else {
+        // split_array only reads reply members when asked to.
+        return Err(DecodeError::PayloadNotJson);
+    };
+    Ok(Message {
+        join_ref: fields.join_ref,
+        msg_ref: fields.msg_ref,
+        topic: fields.topic,
+        event: fields.event,
+        payload: Payload::Json(Cow::Borrowed(raw)),
+    })
 }
 
 fn json_payload<'p>(payload: &'p Payload<'_>) -> Result<&'p str, EncodeError> {
@@ -305,6 +572,65 @@ mod tests {
             Err(DecodeError::Json { .. })
         ));
         assert!(!is_valid_server_text(""));
+    }
+
+    /// What a split produced, comparable.
+    fn describe(fields: Result<Fields<'_>, DecodeError>) -> String {
+        match fields {
+            Err(e) => format!("{e:?}"),
+            Ok(f) => {
+                let payload = match f.payload {
+                    RawPayload::Raw(raw) => format!("raw {}", raw.get()),
+                    RawPayload::Reply(ReplyMembers::NotAnObject) => "not an object".to_owned(),
+                    RawPayload::Reply(ReplyMembers::Members { status, response }) => format!(
+                        "status {:?} response {:?}",
+                        status.map(RawValue::get),
+                        response.map(RawValue::get)
+                    ),
+                };
+                format!(
+                    "{:?} {:?} {:?} {:?} {payload}",
+                    f.join_ref, f.msg_ref, f.topic, f.event
+                )
+            }
+        }
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_general_path() {
+        let frames = [
+            r#"["1","6","room:lobby","phx_reply",{"response":{"x":1},"status":"ok"}]"#,
+            " [ null ,\t\"1\"\n, \"t\" , \"phx_reply\" , {\"status\":\"ok\",\"response\":[]} ] \n",
+            r#"[null,null,"room:lobby","news",{"n":1}]"#,
+            r#"["1","1","t","phx_reply","not an object"]"#,
+            r#"["1","1","t","phx_reply",{"status":"ok","x":{"y":[1e400]}}]"#,
+            r#"["1","1","t","phx_reply",{"response":1,"status":2,"status":"late"}]"#,
+            r#"[null,"1","t","e",5]"#,
+        ];
+        for text in frames {
+            for replies in [true, false] {
+                let fast = fast_split(text, replies);
+                assert!(fast.is_some(), "fast path declined {text}");
+                let general = split_array(text, replies).and_then(decode_fields);
+                assert_eq!(
+                    describe(fast.ok_or(DecodeError::EmptyBinary)),
+                    describe(general)
+                );
+            }
+        }
+        // Everything else is left to the general path.
+        for text in [
+            r#"[1,2,"t","e",{}]"#,
+            r#"[null,null,"t\u0041","e",{}]"#,
+            r#"[null,null,"t","e",{},"extra"]"#,
+            r#"[null,null,"t","e",{}]x"#,
+            r#"[null,null,"t","e",{"a":]"#,
+            r#"[null,null,"t","e"]"#,
+            r#"[null,null,null,"e",{}]"#,
+            "[null,null,\"t\u{1}\",\"e\",{}]",
+        ] {
+            assert!(fast_split(text, true).is_none(), "fast path took {text}");
+        }
     }
 
     #[test]
