@@ -708,3 +708,139 @@ fn pending_pushes_are_bounded() {
     sim.advance(Duration::from_secs(10));
     assert!(sim.socket.push(sim.now, ch, "e", Payload::empty()).is_ok());
 }
+
+#[test]
+fn item9_binary_frames_by_direction() {
+    let mut sim = Sim::connected(Sim::config());
+    let ch = sim
+        .socket
+        .join(sim.now, "echo:bin", Payload::empty())
+        .unwrap();
+    sim.drain();
+    sim.recv(r#"["1","1","echo:bin","phx_reply",{"response":{},"status":"ok"}]"#);
+    sim.take_events();
+    // Server to client kind 0 has no ref field: join_ref, topic, event.
+    let mut push = vec![0u8, 1, 8, 6, b'1'];
+    push.extend_from_slice(b"echo:binpushed");
+    push.extend_from_slice(&[4, 5, 6]);
+    sim.recv_binary(&push);
+    // Kind 2 broadcast: topic, event.
+    let mut bcast = vec![2u8, 8, 5];
+    bcast.extend_from_slice(b"echo:binbcast");
+    bcast.extend_from_slice(&[7, 8]);
+    sim.recv_binary(&bcast);
+    assert_eq!(
+        sim.take_events(),
+        [
+            Event::Message {
+                channel: ch,
+                topic: "echo:bin".into(),
+                event: "pushed".into(),
+                payload: Payload::binary([4u8, 5, 6])
+            },
+            Event::Message {
+                channel: ch,
+                topic: "echo:bin".into(),
+                event: "bcast".into(),
+                payload: Payload::binary([7u8, 8])
+            },
+        ]
+    );
+    // A topic over 255 bytes cannot go in a binary frame: the push is
+    // refused with a typed error, never truncated.
+    let long = "t".repeat(300);
+    let long_ch = sim.socket.join(sim.now, &long, Payload::empty()).unwrap();
+    sim.drain();
+    sim.recv(&format!(
+        r#"["2","2","{long}","phx_reply",{{"response":{{}},"status":"ok"}}]"#
+    ));
+    assert!(matches!(
+        sim.socket
+            .push(sim.now, long_ch, "bin", Payload::binary([1u8])),
+        Err(PushError::Encode(_))
+    ));
+}
+
+#[test]
+fn item11_a_slow_join_holds_later_pushes_without_killing_the_connection() {
+    // The server processes a join before anything else on the connection,
+    // so replies behind it arrive late; that is not a dead connection as
+    // long as a heartbeat reply comes before the next heartbeat is due.
+    let mut sim = Sim::connected(Sim::config());
+    let ch = sim
+        .socket
+        .join(sim.now, "slow:1", Payload::empty())
+        .unwrap();
+    let held = sim
+        .socket
+        .push(sim.now, ch, "echo", Payload::empty())
+        .unwrap();
+    sim.drain();
+    // Nine seconds without an answer: the push waits behind the join and
+    // nothing else is sent (the heartbeat is not due before 30 s).
+    sim.advance(Duration::from_secs(9));
+    assert_eq!(sim.take_texts(), [r#"["1","1","slow:1","phx_join",{}]"#]);
+    sim.recv(r#"["1","1","slow:1","phx_reply",{"response":{},"status":"ok"}]"#);
+    assert_eq!(sim.take_texts(), [r#"["1","2","slow:1","echo",{}]"#]);
+    sim.recv(r#"["1","2","slow:1","phx_reply",{"response":{},"status":"ok"}]"#);
+    assert!(sim.take_events().iter().any(
+        |e| matches!(e, Event::PushDone { push, outcome: PushOutcome::Reply { .. }, .. } if *push == held)
+    ));
+    assert!(sim.socket.is_connected());
+}
+
+#[test]
+fn item14_presence_diffs_wait_for_the_state() {
+    use phoenix_proto::presence::Presence;
+    let mut sim = Sim::connected(Sim::config());
+    let _ch = sim
+        .socket
+        .join(sim.now, "presence:lobby", json(r#"{"user":"alice"}"#))
+        .unwrap();
+    sim.drain();
+    sim.recv(r#"["1","1","presence:lobby","phx_reply",{"response":{},"status":"ok"}]"#);
+    // The recorded order: the joiner's own diff, then the state.
+    sim.recv(r#"[null,null,"presence:lobby","presence_diff",{"joins":{"alice":{"metas":[{"phx_ref":"GOtZAlufOeFB_AFx","status":"online"}]}},"leaves":{}}]"#);
+    sim.recv(r#"["1",null,"presence:lobby","presence_state",{"alice":{"metas":[{"phx_ref":"GOtZAlufOeFB_AFx","status":"online"}]}}]"#);
+    let mut presence = Presence::new();
+    for event in sim.take_events() {
+        if let Event::Message { event, payload, .. } = event {
+            presence.handle_message(&event, &payload).unwrap();
+        }
+    }
+    assert!(presence.is_synced());
+    assert_eq!(presence.keys().collect::<Vec<_>>(), ["alice"]);
+    assert_eq!(presence.get("alice").unwrap().metas.len(), 1);
+}
+
+#[test]
+fn item15_both_phx_error_payloads_and_the_1000_close_of_older_servers() {
+    let mut sim = Sim::connected(Sim::config());
+    let ch = sim
+        .socket
+        .join(sim.now, "echo:1", Payload::empty())
+        .unwrap();
+    sim.drain();
+    sim.recv(r#"["1","1","echo:1","phx_reply",{"response":{},"status":"ok"}]"#);
+    // Before 1.8.10 phx_error carried {}; after, a reason.
+    sim.recv(r#"["1","1","echo:1","phx_error",{}]"#);
+    sim.step();
+    sim.recv(r#"["2","2","echo:1","phx_reply",{"response":{},"status":"ok"}]"#);
+    sim.recv(r#"["2","2","echo:1","phx_error",{"reason":"channel_crash"}]"#);
+    let errors = sim
+        .take_events()
+        .into_iter()
+        .filter(|e| matches!(e, Event::ChannelErrored { channel, .. } if *channel == ch))
+        .count();
+    assert_eq!(errors, 2);
+    // Before 1.8.8 a socket-id disconnect could close with 1000; Cowboy's
+    // idle timeout does too. We reconnect anyway.
+    sim.server_close(Some(1000));
+    assert!(matches!(
+        sim.take_events().first(),
+        Some(Event::Disconnected {
+            reconnect_in: Some(_),
+            ..
+        })
+    ));
+}
