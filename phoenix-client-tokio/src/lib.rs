@@ -37,7 +37,65 @@
 //! **The callback model** of the Elixir library phoenix_gen_socket_client:
 //! implement [`Handler`] and start it with [`Builder::spawn_handler`]; the
 //! callbacks run one at a time on the socket's task and act through a
-//! [`Context`].
+//! [`Context`]. Rejoins, heartbeats and reconnects are automatic.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use phoenix_client_tokio::{Action, Builder, ChannelId, Context, Handler, Payload};
+//!
+//! /// Joins the lobby on every connect and counts the messages it sees.
+//! struct Counter {
+//!     seen: u64,
+//! }
+//!
+//! impl Handler for Counter {
+//!     type Info = String; // a message to shout
+//!     type Call = (); // "how many?"
+//!     type Reply = u64;
+//!
+//!     fn handle_connected(&mut self, ctx: &mut Context<'_>) -> Action {
+//!         if ctx.socket().channel_for_topic("room:lobby").is_none() {
+//!             let _ = ctx.join("room:lobby", Payload::empty());
+//!         }
+//!         Action::Continue
+//!     }
+//!
+//!     fn handle_message(
+//!         &mut self,
+//!         _ctx: &mut Context<'_>,
+//!         _channel: ChannelId,
+//!         _topic: Arc<str>,
+//!         _event: String,
+//!         _payload: Payload<'static>,
+//!     ) -> Action {
+//!         self.seen += 1;
+//!         Action::Continue
+//!     }
+//!
+//!     fn handle_info(&mut self, ctx: &mut Context<'_>, text: String) -> Action {
+//!         if let Some(lobby) = ctx.socket().channel_for_topic("room:lobby") {
+//!             let body = Payload::json(&serde_json::json!({ "body": text }));
+//!             if let Ok(body) = body {
+//!                 let _ = ctx.push(lobby, "shout", body);
+//!             }
+//!         }
+//!         Action::Continue
+//!     }
+//!
+//!     fn handle_call(&mut self, _ctx: &mut Context<'_>, _: ()) -> (u64, Action) {
+//!         (self.seen, Action::Continue)
+//!     }
+//! }
+//!
+//! # async fn run() -> Result<(), phoenix_client_tokio::SocketGone> {
+//! let socket = Builder::new("ws://localhost:4000/socket").spawn_handler(Counter { seen: 0 });
+//! socket.info("hello".to_owned()).await?;
+//! let seen = socket.call(()).await?;
+//! println!("{seen} messages so far");
+//! let stopped = socket.stop().await;
+//! println!("stopped: {}", stopped.reason);
+//! # Ok(()) }
+//! ```
 //!
 //! ## What the driver does each turn
 //!
