@@ -201,32 +201,30 @@ pub(crate) async fn run<H: Handler>(
             None
         };
         tokio::select! {
-            biased;
+            // No bias: a steady stream of commands must not starve the
+            // connection, nor a chatty server the commands.
             message = inbox.recv() => {
-                let now = now();
-                match message {
-                    Some(Inbox::Info(info)) => {
-                        if let Some(stopped) = handler::deliver_info(&mut handler, &mut core, now, info) {
+                let mut next = message;
+                let mut handled = 0;
+                // Take the commands already queued, up to a batch, in one turn.
+                loop {
+                    match handle_inbox(&mut handler, &mut core, next) {
+                        InboxOutcome::Continue => {}
+                        InboxOutcome::Stop(stopped, done) => {
                             finish(&mut core, conn.take());
+                            if let Some(done) = done {
+                                let _ = done.send(());
+                            }
                             return stopped;
                         }
                     }
-                    Some(Inbox::Call(call, reply_to)) => {
-                        let (reply, stopped) = handler::deliver_call(&mut handler, &mut core, now, call);
-                        let _ = reply_to.send(reply);
-                        if let Some(stopped) = stopped {
-                            finish(&mut core, conn.take());
-                            return stopped;
-                        }
+                    handled += 1;
+                    if handled >= MAX_BATCH {
+                        break;
                     }
-                    Some(Inbox::Stop(done)) => {
-                        finish(&mut core, conn.take());
-                        let _ = done.send(());
-                        return Stopped { reason: "stopped by the application".into() };
-                    }
-                    None => {
-                        finish(&mut core, conn.take());
-                        return Stopped { reason: "every handle was dropped".into() };
+                    match inbox.try_recv() {
+                        Ok(message) => next = Some(message),
+                        Err(_) => break,
                     }
                 }
             }
@@ -273,6 +271,46 @@ pub(crate) async fn run<H: Handler>(
                 core.handle_timeout(now());
             }
         }
+    }
+}
+
+enum InboxOutcome {
+    Continue,
+    Stop(Stopped, Option<oneshot::Sender<()>>),
+}
+
+/// Hands one message from the handles to the handler.
+fn handle_inbox<H: Handler>(
+    handler: &mut H,
+    core: &mut Socket,
+    message: Option<Inbox<H>>,
+) -> InboxOutcome {
+    let now = now();
+    match message {
+        Some(Inbox::Info(info)) => match handler::deliver_info(handler, core, now, info) {
+            Some(stopped) => InboxOutcome::Stop(stopped, None),
+            None => InboxOutcome::Continue,
+        },
+        Some(Inbox::Call(call, reply_to)) => {
+            let (reply, stopped) = handler::deliver_call(handler, core, now, call);
+            let _ = reply_to.send(reply);
+            match stopped {
+                Some(stopped) => InboxOutcome::Stop(stopped, None),
+                None => InboxOutcome::Continue,
+            }
+        }
+        Some(Inbox::Stop(done)) => InboxOutcome::Stop(
+            Stopped {
+                reason: "stopped by the application".into(),
+            },
+            Some(done),
+        ),
+        None => InboxOutcome::Stop(
+            Stopped {
+                reason: "every handle was dropped".into(),
+            },
+            None,
+        ),
     }
 }
 

@@ -290,3 +290,48 @@ fn handles_are_send_sync_and_clone() {
     fn send<T: Send + 'static>() {}
     send::<phoenix_client_tokio::ChannelEvents>();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_commands_does_not_starve_reading() {
+    let server = TestServer::start().await.unwrap();
+    let client = Builder::new(server.socket_url())
+        .timeout(Duration::from_secs(30))
+        .connect();
+    let channel = client.channel("echo:flood", &json!({}));
+    channel.join().await.unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flooders: Vec<_> = (0..2)
+        .map(|_| {
+            let channel = channel.clone();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut sent = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    channel
+                        .cast("echo", Payload::json(&json!({"n": sent})).unwrap())
+                        .await
+                        .unwrap();
+                    sent += 1;
+                }
+                sent
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // While the inbox never runs dry, replies must still be read.
+    let started = tokio::time::Instant::now();
+    let reply: Value = tokio::time::timeout(PROMPT, channel.push("echo", &json!({"probe": 1})))
+        .await
+        .expect("the probe's reply was read while commands kept coming")
+        .unwrap();
+    assert_eq!(reply, json!({"probe": 1}));
+    stop.store(true, Ordering::Relaxed);
+    let mut total = 0;
+    for f in flooders {
+        total += f.await.unwrap();
+    }
+    assert!(total > 100, "the flood was real: {total} casts");
+    assert!(started.elapsed() < PROMPT);
+    client.shutdown().await;
+    server.shutdown().await;
+}
