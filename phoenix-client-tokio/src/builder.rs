@@ -182,7 +182,9 @@ impl Builder {
         self
     }
 
-    /// Time allowed for TCP, TLS and the upgrade, each. Default 10 s.
+    /// Time allowed for TCP, TLS and the upgrade, each, and for each write
+    /// on an open connection (a write that cannot finish in time, because
+    /// the peer stopped reading, counts as a failed connection). Default 10 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.transport.connect_timeout = timeout;
         self

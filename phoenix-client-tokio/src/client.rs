@@ -15,7 +15,8 @@ use std::time::Duration;
 use futures_util::Stream;
 use phoenix_proto::client::handler::{Action, Context, Handler, Stopped};
 use phoenix_proto::client::{
-    ChannelCloseReason, ChannelErrorReason, ChannelId, DisconnectReason, PushId, PushOutcome,
+    ChannelCloseReason, ChannelErrorReason, ChannelId, ConnectionState, DisconnectReason, PushId,
+    PushOutcome,
 };
 use phoenix_proto::codec::{EncodeError, Payload};
 use serde::Serialize;
@@ -93,7 +94,9 @@ pub(crate) enum Command {
         timeout: Option<Duration>,
         events: mpsc::Sender<ChannelEvent>,
         subscribed: Arc<AtomicBool>,
-        started: oneshot::Sender<ChannelId>,
+        /// Set by the router as soon as the socket accepts the join, so the
+        /// handle knows its channel even if the `join()` future is dropped.
+        id: Arc<OnceLock<ChannelId>>,
         done: oneshot::Sender<Result<Payload<'static>, JoinError>>,
     },
     Push {
@@ -281,15 +284,18 @@ impl Handler for Router {
         channel: ChannelId,
         _topic: Arc<str>,
         response: Payload<'static>,
-        rejoin: bool,
+        _rejoin: bool,
     ) -> Action {
         if let Some(route) = self.routes.get_mut(&channel) {
             match route.join_waiter.take() {
                 Some(waiter) => {
                     let _ = waiter.send(Ok(response));
                 }
-                None if rejoin => route.deliver(ChannelEvent::Rejoined { response }),
-                None => {}
+                // Nobody waits: a rejoin, or a retry that succeeded after
+                // `join()` already returned `Timeout` (or `Refused`, with
+                // rejoin_after_refusal). The stream saw the error, so it
+                // must see the channel come back too.
+                None => route.deliver(ChannelEvent::Rejoined { response }),
             }
         }
         Action::Continue
@@ -391,7 +397,7 @@ impl Handler for Router {
                 timeout,
                 events,
                 subscribed,
-                started,
+                id,
                 done,
             } => {
                 let joined = match timeout {
@@ -404,7 +410,7 @@ impl Handler for Router {
                 match joined {
                     Ok(channel) => {
                         debug!(topic = %topic, %channel, "join");
-                        let _ = started.send(channel);
+                        let _ = id.set(channel);
                         self.routes.insert(
                             channel,
                             Route {
@@ -455,7 +461,24 @@ impl Handler for Router {
                 }
             },
             Command::Connect => return Action::Connect,
-            Command::Disconnect => return Action::Disconnect,
+            Command::Disconnect => {
+                ctx.disconnect();
+                // While waiting to reconnect the core just cancels the
+                // attempt, without an event: stop announcing it in the status.
+                if ctx.socket().connection_state()
+                    == (ConnectionState::Disconnected {
+                        reconnecting: false,
+                    })
+                {
+                    self.status.send_if_modified(|status| match status {
+                        Status::Disconnected { reconnect_in, .. } if reconnect_in.is_some() => {
+                            *reconnect_in = None;
+                            true
+                        }
+                        _ => false,
+                    });
+                }
+            }
         }
         Action::Continue
     }
@@ -564,7 +587,7 @@ impl Client {
             topic: topic.into().into(),
             params,
             shared: Arc::new(ChannelShared {
-                id: OnceLock::new(),
+                id: Arc::new(OnceLock::new()),
                 tx: Mutex::new(Some(tx)),
                 rx: Mutex::new(Some(rx)),
                 subscribed: Arc::new(AtomicBool::new(false)),
@@ -603,7 +626,7 @@ impl Client {
 }
 
 struct ChannelShared {
-    id: OnceLock<ChannelId>,
+    id: Arc<OnceLock<ChannelId>>,
     tx: Mutex<Option<mpsc::Sender<ChannelEvent>>>,
     rx: Mutex<Option<mpsc::Receiver<ChannelEvent>>>,
     subscribed: Arc<AtomicBool>,
@@ -670,6 +693,13 @@ impl Channel {
 
     async fn join_inner(&self, timeout: Option<Duration>) -> Result<Payload<'static>, JoinError> {
         let payload = self.params.clone().map_err(JoinError::Encode)?;
+        // Room in the queue first: if this future is dropped while waiting
+        // for it, the handle has given nothing away and can still join.
+        let Ok(permit) = self.client.inner.tx.reserve().await else {
+            // The socket is gone: end this channel's events stream as well.
+            drop(self.shared.tx.lock().ok().and_then(|mut tx| tx.take()));
+            return Err(JoinError::SocketGone);
+        };
         let events = self
             .shared
             .tx
@@ -677,23 +707,16 @@ impl Channel {
             .ok()
             .and_then(|mut tx| tx.take())
             .ok_or(JoinError::AlreadyJoined)?;
-        let (started_tx, started_rx) = oneshot::channel();
         let (done_tx, done_rx) = oneshot::channel();
-        self.client
-            .send(Command::Join {
-                topic: self.topic.to_string(),
-                payload,
-                timeout,
-                events,
-                subscribed: self.shared.subscribed.clone(),
-                started: started_tx,
-                done: done_tx,
-            })
-            .await
-            .map_err(|_| JoinError::SocketGone)?;
-        if let Ok(id) = started_rx.await {
-            let _ = self.shared.id.set(id);
-        }
+        permit.send(Inbox::Info(Command::Join {
+            topic: self.topic.to_string(),
+            payload,
+            timeout,
+            events,
+            subscribed: self.shared.subscribed.clone(),
+            id: self.shared.id.clone(),
+            done: done_tx,
+        }));
         done_rx.await.map_err(|_| JoinError::SocketGone)?
     }
 

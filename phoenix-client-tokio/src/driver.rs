@@ -137,6 +137,7 @@ pub(crate) async fn run<H: Handler>(
 ) -> Stopped {
     let mut conn: Option<WsStream> = None;
     let mut connecting: Option<Connecting> = None;
+    let write_limit = parts.transport.connect_timeout;
     if let Some(stopped) = handler::init(&mut handler, &mut core, now()) {
         return stopped;
     }
@@ -157,13 +158,23 @@ pub(crate) async fn run<H: Handler>(
                         )));
                     }
                     Transmit::Send(message) => {
-                        if let Some(ws) = conn.as_mut() {
-                            if let Err(e) = ws.feed(to_ws(message)).await {
-                                write_failed = Some(e.to_string());
+                        // After a failed write the connection is done for:
+                        // skip the rest of this turn's frames rather than
+                        // wait on it again.
+                        if let (Some(ws), None) = (conn.as_mut(), &write_failed) {
+                            if let Err(e) =
+                                write_bounded(write_limit, ws.feed(to_ws(message))).await
+                            {
+                                write_failed = Some(e);
                             }
                         }
                     }
                     Transmit::Close { code, reason } => {
+                        // The core considers the connection gone, including
+                        // one still being opened (disconnect() while
+                        // connecting): abandon that attempt, or it would
+                        // open behind the core's back and stay open.
+                        connecting = None;
                         if let Some(ws) = conn.take() {
                             debug!(code, reason = %reason, "closing the connection");
                             close_in_background(ws, code, reason);
@@ -172,9 +183,9 @@ pub(crate) async fn run<H: Handler>(
                     _ => {}
                 }
             }
-            if let Some(ws) = conn.as_mut() {
-                if let Err(e) = ws.flush().await {
-                    write_failed.get_or_insert(e.to_string());
+            if let (Some(ws), None) = (conn.as_mut(), &write_failed) {
+                if let Err(e) = write_bounded(write_limit, ws.flush()).await {
+                    write_failed = Some(e);
                 }
             }
             if let Some(message) = write_failed {
@@ -184,7 +195,7 @@ pub(crate) async fn run<H: Handler>(
                 continue;
             }
             if let Some(stopped) = handler::deliver_events(&mut handler, &mut core, now()) {
-                finish(&mut core, conn.take());
+                finish(&mut core, conn.take(), write_limit).await;
                 return stopped;
             }
             // Callbacks may have issued commands: drain again until quiet.
@@ -211,7 +222,7 @@ pub(crate) async fn run<H: Handler>(
                     match handle_inbox(&mut handler, &mut core, next) {
                         InboxOutcome::Continue => {}
                         InboxOutcome::Stop(stopped, done) => {
-                            finish(&mut core, conn.take());
+                            finish(&mut core, conn.take(), write_limit).await;
                             if let Some(done) = done {
                                 let _ = done.send(());
                             }
@@ -315,10 +326,48 @@ fn handle_inbox<H: Handler>(
 }
 
 /// Closes the connection as the socket stops.
-fn finish(core: &mut Socket, conn: Option<WsStream>) {
+async fn finish(core: &mut Socket, mut conn: Option<WsStream>, write_limit: Duration) {
     core.disconnect(now());
+    // Frames the core accepted before the stop (a cast, a push, a leave
+    // issued just before `shutdown()`) still go out, in order, before the
+    // close: dropping them would lose them silently. Bounded like every write.
+    while let Some(transmit) = core.poll_transmit() {
+        match transmit {
+            Transmit::Send(message) => {
+                if let Some(ws) = conn.as_mut() {
+                    if write_bounded(write_limit, ws.feed(to_ws(message)))
+                        .await
+                        .is_err()
+                    {
+                        conn = None;
+                    }
+                }
+            }
+            // Nothing is sent after the core's own close (or on a new connection).
+            _ => break,
+        }
+    }
     while core.poll_transmit().is_some() {}
-    if let Some(ws) = conn {
-        close_in_background(ws, 1000, "client stopped".into());
+    if let Some(mut ws) = conn {
+        if write_bounded(write_limit, ws.flush()).await.is_ok() {
+            close_in_background(ws, 1000, "client stopped".into());
+        }
+    }
+}
+
+/// Runs one write with a time limit. A peer that stops reading (a half-open
+/// connection, a stuck server) would otherwise block the write, and with it
+/// the whole task: no timers (so no heartbeat timeout), no commands, no
+/// shutdown. A write that times out is reported like a failed one.
+async fn write_bounded(
+    limit: Duration,
+    write: impl Future<Output = Result<(), tokio_tungstenite::tungstenite::Error>>,
+) -> Result<(), String> {
+    match tokio::time::timeout(limit, write).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!(
+            "write timed out after {limit:?}: the peer is not reading"
+        )),
     }
 }

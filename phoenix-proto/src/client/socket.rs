@@ -1058,7 +1058,15 @@ impl Socket {
         let Some(ch) = self.channels.get(&id) else {
             return;
         };
-        if !ch.join_sent() || !ch.accepts(message.join_ref.as_deref()) {
+        // `phx_close` and `phx_error` carry the join's ref as their `ref`
+        // (PROTOCOL.md 3.2, 3.3). v1 frames have no join_ref, so that ref is
+        // the only way to tell a stale close (of a join already left) from
+        // the current one's.
+        let join_ref = match (&message.join_ref, &*message.event) {
+            (None, PHX_CLOSE | PHX_ERROR) => message.msg_ref.as_deref(),
+            (join_ref, _) => join_ref.as_deref(),
+        };
+        if !ch.join_sent() || !ch.accepts(join_ref) {
             // Stale: a frame of an earlier join of this topic.
             return;
         }
