@@ -844,3 +844,30 @@ fn item15_both_phx_error_payloads_and_the_1000_close_of_older_servers() {
         })
     ));
 }
+
+#[test]
+fn reconnect_with_new_params_is_not_a_failed_attempt() {
+    let mut sim = Sim::connected(Sim::config().param("token", "old"));
+    sim.socket
+        .reconnect_with(sim.now, None, Some(vec![("token".into(), "new".into())]));
+    sim.drain();
+    let wire = sim.take_wire();
+    assert_eq!(wire[0], Wire::Close(1000, "reconnecting".into()));
+    let Wire::Connect(req) = &wire[1] else {
+        panic!("expected a connect, got {wire:?}")
+    };
+    assert!(req.url.contains("token=new"), "{}", req.redacted_url());
+    assert_eq!(req.attempt, 1, "not counted as a failure");
+    assert_eq!(
+        sim.take_events(),
+        [Event::Disconnected {
+            reason: DisconnectReason::Reconfigured,
+            reconnect_in: Some(Duration::ZERO)
+        }]
+    );
+    // No second attempt is scheduled behind the immediate one.
+    sim.open();
+    assert!(sim.socket.is_connected());
+    sim.server_close(None);
+    assert_eq!(sim.step(), Some(ms(10)), "the backoff starts afresh");
+}

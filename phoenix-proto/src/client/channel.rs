@@ -40,6 +40,8 @@ pub(crate) struct Channel {
     pub(crate) rejoin_deadline: Option<Instant>,
     /// Deadline of the join or leave in flight.
     pub(crate) reply_deadline: Option<Instant>,
+    /// Ref of the leave in flight, forgotten with the channel.
+    pub(crate) leave_ref: Option<u64>,
 }
 
 impl Channel {
@@ -56,6 +58,7 @@ impl Channel {
             held: VecDeque::new(),
             rejoin_deadline: None,
             reply_deadline: None,
+            leave_ref: None,
         }
     }
 

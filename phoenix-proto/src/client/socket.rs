@@ -442,6 +442,9 @@ impl Socket {
             self.finish_push(push, PushOutcome::Failed(PushFailure::ChannelClosed));
         }
         let msg_ref = self.take_ref(RefTarget::Leave(channel));
+        if let Some(ch) = self.channels.get_mut(&channel) {
+            ch.leave_ref = Some(msg_ref);
+        }
         // A leave's payload is always `{}`, which every format encodes.
         let _ = self.send(join_ref, msg_ref, &topic, PHX_LEAVE, &Payload::empty());
         Ok(())
@@ -773,8 +776,8 @@ impl Socket {
             .cancel(&mut ch.rejoin_deadline, Timer::Rejoin(id));
         self.timers
             .cancel(&mut ch.reply_deadline, Timer::ChannelReply(id));
-        if let Some(join_ref) = ch.join_ref {
-            self.refs.remove(&join_ref);
+        for msg_ref in [ch.join_ref, ch.leave_ref].into_iter().flatten() {
+            self.refs.remove(&msg_ref);
         }
         let held: Vec<PushId> = ch.held.drain(..).collect();
         // The channel is gone from the map, so finish_push will not look for it.
@@ -838,8 +841,10 @@ impl Socket {
             .cancel(&mut self.heartbeat_deadline, Timer::Heartbeat);
         self.heartbeat_pending = None;
         self.refs.clear();
-        let mut reconnect_in = None;
-        if !requested {
+        // reconnect_with connects again at once: not a failed attempt, no timer.
+        let reconfigured = reason == DisconnectReason::Reconfigured;
+        let mut reconnect_in = reconfigured.then_some(Duration::ZERO);
+        if !requested && !reconfigured {
             self.reconnect_attempts = self.reconnect_attempts.saturating_add(1);
             let random = self.rng.next_f64();
             let retry_after = match &reason {
@@ -855,7 +860,7 @@ impl Socket {
         self.state = ConnectionState::Disconnected {
             reconnecting: reconnect_in.is_some(),
         };
-        if let Some(delay) = reconnect_in {
+        if let Some(delay) = reconnect_in.filter(|_| !reconfigured) {
             self.timers.set(
                 &mut self.reconnect_deadline,
                 Timer::Reconnect,
@@ -967,6 +972,9 @@ impl Socket {
                 if accepted {
                     self.refs.remove(&msg_ref);
                     self.close_channel(id, ChannelCloseReason::Left, PushFailure::ChannelClosed);
+                } else if !self.channels.contains_key(&id) {
+                    // A late answer to the leave of a channel already gone.
+                    self.refs.remove(&msg_ref);
                 }
             }
             RefTarget::Push(id) => {
@@ -1113,12 +1121,34 @@ impl Socket {
     pub(crate) fn armed_timers(&self) -> usize {
         self.timers.len()
     }
+
+    #[cfg(test)]
+    pub(crate) fn refs_in_flight(&self) -> usize {
+        self.refs.len()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::codec::WireRef;
+
+    #[test]
+    fn a_leave_ref_is_forgotten_with_its_channel() {
+        let now = Instant::now();
+        let mut socket = Socket::new(Config::new("ws://h/socket"));
+        socket.connect(now);
+        socket.handle_connected(now);
+        let ch = socket.join(now, "t:1", Payload::empty()).unwrap();
+        let ok = r#"["1","1","t:1","phx_reply",{"response":{},"status":"ok"}]"#;
+        socket.handle_message(now, WireRef::Text(ok));
+        socket.leave(now, ch).unwrap();
+        assert_eq!(socket.refs_in_flight(), 1);
+        // The server closes the channel before answering the leave.
+        socket.handle_message(now, WireRef::Text(r#"["1","1","t:1","phx_close",{}]"#));
+        assert_eq!(socket.channel_state(ch), None);
+        assert_eq!(socket.refs_in_flight(), 0);
+    }
 
     #[test]
     fn zero_timeouts_and_zero_backoff_do_not_spin() {
