@@ -54,6 +54,7 @@ impl Builder {
                 tls: TlsSettings::default(),
                 connector: None,
                 connect_timeout: Duration::from_secs(10),
+                write_timeout: Duration::from_secs(10),
                 read_buffer_size: DEFAULT_READ_BUFFER,
                 max_message_size: Some(64 << 20),
             },
@@ -182,11 +183,18 @@ impl Builder {
         self
     }
 
-    /// Time allowed for TCP, TLS and the upgrade, each, and for each write
-    /// on an open connection (a write that cannot finish in time, because
-    /// the peer stopped reading, counts as a failed connection). Default 10 s.
+    /// Time allowed for TCP, TLS and the upgrade, each. Default 10 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.transport.connect_timeout = timeout;
+        self
+    }
+
+    /// Time allowed for each write to an open connection. A write that
+    /// cannot finish in time (the peer stopped reading) counts as a failed
+    /// connection: the socket reconnects. Default 10 s; raise it for very
+    /// large messages on slow links.
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.transport.write_timeout = timeout;
         self
     }
 

@@ -33,7 +33,8 @@ use crate::error::{JoinError, LeaveError, PushError, SocketGone};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Status {
-    /// Opening a connection.
+    /// The first connection attempt is under way. (Later attempts show as
+    /// `Disconnected` with `reconnect_in` until they succeed.)
     Connecting,
     /// The connection is open.
     Connected,
@@ -549,7 +550,9 @@ impl Client {
             .map_err(|_| SocketGone)
     }
 
-    /// Watches the socket's status.
+    /// Watches the socket's status. Do not hold a `borrow()` of it across
+    /// an `.await`: the socket's task waits for the borrow to end before it
+    /// can publish a new status.
     pub fn status(&self) -> watch::Receiver<Status> {
         self.inner.status.clone()
     }
@@ -591,6 +594,7 @@ impl Client {
                 tx: Mutex::new(Some(tx)),
                 rx: Mutex::new(Some(rx)),
                 subscribed: Arc::new(AtomicBool::new(false)),
+                socket: self.inner.tx.clone(),
             }),
         }
     }
@@ -630,12 +634,40 @@ struct ChannelShared {
     tx: Mutex<Option<mpsc::Sender<ChannelEvent>>>,
     rx: Mutex<Option<mpsc::Receiver<ChannelEvent>>>,
     subscribed: Arc<AtomicBool>,
+    /// The socket's inbox, to leave the channel when the last handle goes.
+    socket: mpsc::Sender<Inbox<Router>>,
+}
+
+impl Drop for ChannelShared {
+    /// The last [`Channel`] handle (and its [`ChannelEvents`]) is gone:
+    /// nobody can push, leave or read any more, so leave the channel
+    /// rather than keep it joined, and free its topic.
+    fn drop(&mut self) {
+        let Some(&channel) = self.id.get() else {
+            return;
+        };
+        let (done, _ignored) = oneshot::channel();
+        let leave = Inbox::Info(Command::Leave { channel, done });
+        match self.socket.try_send(leave) {
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(leave)) => {
+                // The queue is full: wait for room on the runtime, if any.
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    let socket = self.socket.clone();
+                    runtime.spawn(async move {
+                        let _ = socket.send(leave).await;
+                    });
+                }
+            }
+        }
+    }
 }
 
 /// One topic on a [`Client`]. Cheap to clone; `Send + Sync`.
 ///
 /// Make it with [`Client::channel`], optionally take its
-/// [`events`](Self::events) stream, then [`join`](Self::join).
+/// [`events`](Self::events) stream, then [`join`](Self::join). When the
+/// last clone and its events stream are dropped, the channel is left.
 #[derive(Clone)]
 pub struct Channel {
     client: Client,
@@ -666,11 +698,20 @@ impl Channel {
     pub fn events(&self) -> Option<ChannelEvents> {
         let rx = self.shared.rx.lock().ok()?.take()?;
         self.shared.subscribed.store(true, Ordering::Release);
-        Some(ChannelEvents { rx })
+        Some(ChannelEvents {
+            rx,
+            _channel: self.shared.clone(),
+        })
     }
 
     /// Joins with the socket's default timeout and returns the server's
     /// response.
+    ///
+    /// The timeout runs from the moment the join is sent: while the socket
+    /// is not connected the join waits for the connection (across
+    /// reconnects), so bound the whole wait with `tokio::time::timeout` if
+    /// the server may be unreachable. Dropping this future does not cancel
+    /// the join: the handle keeps its channel and can still push or leave.
     ///
     /// # Errors
     /// [`JoinError`]: refused (with the server's response), timed out,
@@ -839,9 +880,20 @@ impl Channel {
 }
 
 /// A channel's events, in order. Ends after [`ChannelEvent::Closed`].
-#[derive(Debug)]
+///
+/// It keeps the channel alive like a [`Channel`] handle does: the channel
+/// is left when the last handle and its stream are dropped.
 pub struct ChannelEvents {
     rx: mpsc::Receiver<ChannelEvent>,
+    _channel: Arc<ChannelShared>,
+}
+
+impl fmt::Debug for ChannelEvents {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChannelEvents")
+            .field("queued", &self.rx.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ChannelEvents {

@@ -137,7 +137,7 @@ pub(crate) async fn run<H: Handler>(
 ) -> Stopped {
     let mut conn: Option<WsStream> = None;
     let mut connecting: Option<Connecting> = None;
-    let write_limit = parts.transport.connect_timeout;
+    let write_limit = parts.transport.write_timeout;
     if let Some(stopped) = handler::init(&mut handler, &mut core, now()) {
         return stopped;
     }

@@ -75,6 +75,8 @@ pub(crate) struct TransportOptions {
     pub(crate) tls: TlsSettings,
     pub(crate) connector: Option<Connector>,
     pub(crate) connect_timeout: Duration,
+    /// Limit on each write and flush of an open connection.
+    pub(crate) write_timeout: Duration,
     pub(crate) read_buffer_size: usize,
     pub(crate) max_message_size: Option<usize>,
 }

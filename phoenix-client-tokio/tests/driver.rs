@@ -335,3 +335,38 @@ async fn a_flood_of_commands_does_not_starve_reading() {
     client.shutdown().await;
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn dropping_every_handle_leaves_the_channel() {
+    let server = TestServer::start().await.unwrap();
+    let client = Client::connect(server.socket_url());
+    {
+        let channel = client.channel("echo:dropped", &json!({}));
+        let events = channel.events().unwrap();
+        channel.join().await.unwrap();
+        drop(channel);
+        // The stream alone keeps the channel joined.
+        let again = client.channel("echo:dropped", &json!({}));
+        assert!(matches!(
+            again.join().await,
+            Err(phoenix_client_tokio::JoinError::Rejected(_))
+        ));
+        drop(events);
+    }
+    // Now the topic is free: the channel was left.
+    let deadline = tokio::time::Instant::now() + PROMPT;
+    loop {
+        let again = client.channel("echo:dropped", &json!({}));
+        match again.join().await {
+            Ok(_) => break,
+            Err(phoenix_client_tokio::JoinError::Rejected(_))
+                if tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(e) => panic!("the dropped channel was not left: {e}"),
+        }
+    }
+    client.shutdown().await;
+    server.shutdown().await;
+}

@@ -161,7 +161,7 @@ async fn a_dropped_join_future_does_not_orphan_the_channel() {
 async fn a_peer_that_stops_reading_does_not_freeze_the_socket() {
     let server = TestServer::start().await.unwrap();
     let client = Builder::new(server.socket_url())
-        .connect_timeout(Duration::from_secs(1))
+        .write_timeout(Duration::from_secs(1))
         .connect();
     let channel = client.channel("echo:stuck", &json!({}));
     tokio::time::timeout(PROMPT, channel.join())
