@@ -9,10 +9,11 @@ use phoenix_proto::codec::Serializer;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use crate::client::{Client, Router};
+use crate::client::Client;
 use crate::credentials::Credentials;
 use crate::driver::{self, DriverParts, Flow};
 use crate::handler_socket::HandlerSocket;
+use crate::router::Router;
 use crate::tls::TlsSettings;
 use crate::transport::{Connector, TransportOptions};
 

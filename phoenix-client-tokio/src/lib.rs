@@ -126,18 +126,21 @@
 #![forbid(unsafe_code)]
 
 mod builder;
+mod channel;
 mod client;
 mod credentials;
 mod driver;
 mod error;
 mod handler_socket;
+mod router;
 mod tls;
 mod transport;
 
 pub use builder::{
     Builder, DEFAULT_CHANNEL_CAPACITY, DEFAULT_COMMAND_CAPACITY, DEFAULT_READ_BUFFER,
 };
-pub use client::{Channel, ChannelEvent, ChannelEvents, Client, Reply, Status};
+pub use channel::{Channel, ChannelEvent, ChannelEvents, Reply};
+pub use client::{Client, Status};
 pub use credentials::{ParamsFn, TokenFn};
 pub use error::{JoinError, LeaveError, PushError, SocketGone};
 pub use handler_socket::{HandlerHandle, HandlerSocket};
