@@ -1,0 +1,136 @@
+//! Inputs from the driver: the connection opened, closed or failed, a
+//! message arrived, a deadline passed.
+
+use std::time::Instant;
+
+use crate::codec::{ServerFrame, WireRef};
+
+use crate::client::channel::ChannelState;
+use crate::client::event::{DisconnectReason, Event, PushOutcome};
+use crate::client::ids::ChannelId;
+use crate::client::timers::Timer;
+
+use super::{ConnectFailure, ConnectionState, Socket, after};
+
+impl Socket {
+    /// The driver opened the connection requested by the last
+    /// [`Transmit::Connect`](crate::client::Transmit::Connect).
+    pub fn handle_connected(&mut self, now: Instant) {
+        if self.state != ConnectionState::Connecting {
+            return;
+        }
+        self.state = ConnectionState::Connected;
+        self.events.push_back(Event::Connected);
+        if let Some(interval) = self.config.heartbeat_interval {
+            self.timers.set(
+                &mut self.heartbeat_deadline,
+                Timer::Heartbeat,
+                after(now, interval),
+            );
+        }
+        let waiting: Vec<ChannelId> = self
+            .channels
+            .iter()
+            .filter(|(_, c)| matches!(c.state, ChannelState::Joining | ChannelState::Errored))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in waiting {
+            if let Some(ch) = self.channels.get_mut(&id) {
+                ch.rejoin_attempts = 0;
+            }
+            self.send_join(now, id);
+        }
+    }
+
+    /// The connection failed to open: refused upgrade (with the HTTP
+    /// status), DNS, TCP or TLS failure.
+    pub fn handle_connect_failed(&mut self, now: Instant, failure: ConnectFailure) {
+        if self.state != ConnectionState::Connecting {
+            return;
+        }
+        let reason = match failure.status {
+            Some(status) => DisconnectReason::Refused {
+                status,
+                retry_after: failure.retry_after,
+            },
+            None => DisconnectReason::TransportError {
+                message: failure.message,
+            },
+        };
+        self.connection_lost(now, reason);
+    }
+
+    /// The open connection closed: with a close frame (`code`), or without
+    /// one (`code: None`, the TCP connection ended).
+    pub fn handle_closed(&mut self, now: Instant, code: Option<u16>, reason: &str) {
+        if self.state == ConnectionState::Connected {
+            self.connection_lost(
+                now,
+                DisconnectReason::Closed {
+                    code,
+                    reason: reason.to_owned(),
+                },
+            );
+        }
+    }
+
+    /// The open connection failed (read or write error, protocol violation).
+    pub fn handle_transport_error(&mut self, now: Instant, message: &str) {
+        if self.state == ConnectionState::Connected {
+            self.connection_lost(
+                now,
+                DisconnectReason::TransportError {
+                    message: message.to_owned(),
+                },
+            );
+        }
+    }
+
+    /// A whole WebSocket message arrived on the open connection.
+    pub fn handle_message(&mut self, now: Instant, message: WireRef<'_>) {
+        if self.state != ConnectionState::Connected {
+            return;
+        }
+        let serializer = self.config.serializer.clone();
+        match serializer.decode(message) {
+            Ok(ServerFrame::Reply(reply)) => self.on_reply(now, reply),
+            Ok(ServerFrame::Message(message)) => self.on_message(now, message),
+            Err(error) => self.events.push_back(Event::MalformedFrame { error }),
+        }
+    }
+
+    /// Runs every deadline at or before `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(timer) = self.timers.pop_due(now) {
+            match timer {
+                Timer::Heartbeat => {
+                    self.heartbeat_deadline = None;
+                    self.on_heartbeat_due(now);
+                }
+                Timer::Reconnect => {
+                    self.reconnect_deadline = None;
+                    if self.state == (ConnectionState::Disconnected { reconnecting: true }) {
+                        self.start_connect();
+                    }
+                }
+                Timer::Rejoin(id) => {
+                    let Some(ch) = self.channels.get_mut(&id) else {
+                        continue;
+                    };
+                    ch.rejoin_deadline = None;
+                    if ch.state == ChannelState::Errored && self.state == ConnectionState::Connected
+                    {
+                        self.send_join(now, id);
+                    }
+                }
+                Timer::ChannelReply(id) => self.on_channel_reply_timeout(now, id),
+                Timer::Push(id) => {
+                    if let Some(push) = self.pushes.get_mut(&id) {
+                        push.deadline = None;
+                    }
+                    self.finish_push(id, PushOutcome::Timeout);
+                }
+            }
+        }
+    }
+}

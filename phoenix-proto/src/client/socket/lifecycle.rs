@@ -1,0 +1,325 @@
+//! Sending frames and moving connections, channels and pushes through
+//! their lives: refs, joins, rejoins, push outcomes, lost connections,
+//! heartbeats.
+
+use std::time::{Duration, Instant};
+
+use crate::codec::{EncodeError, HEARTBEAT, Message, PHOENIX_TOPIC, PHX_JOIN, PHX_LEAVE, Payload};
+
+use crate::client::channel::ChannelState;
+use crate::client::event::{
+    ChannelCloseReason, ChannelErrorReason, DisconnectReason, Event, PushFailure, PushOutcome,
+};
+use crate::client::ids::{ChannelId, PushId};
+use crate::client::timers::Timer;
+use crate::client::transmit::Transmit;
+
+use super::{ConnectionState, RefTarget, Socket, after};
+
+impl Socket {
+    pub(super) fn take_ref(&mut self, target: RefTarget) -> u64 {
+        self.next_ref += 1;
+        self.refs.insert(self.next_ref, target);
+        self.next_ref
+    }
+
+    pub(super) fn send(
+        &mut self,
+        join_ref: Option<u64>,
+        msg_ref: u64,
+        topic: &str,
+        event: &str,
+        payload: &Payload<'_>,
+    ) -> Result<(), EncodeError> {
+        let message = Message {
+            join_ref: join_ref.map(|r| r.to_string().into()),
+            msg_ref: Some(msg_ref.to_string().into()),
+            topic: topic.into(),
+            event: event.into(),
+            payload: match payload {
+                Payload::Json(raw) => Payload::Json(std::borrow::Cow::Borrowed(raw)),
+                Payload::Binary(bytes) => Payload::Binary(std::borrow::Cow::Borrowed(bytes)),
+            },
+        };
+        let wire = self.config.serializer.encode(&message)?;
+        self.transmits.push_back(Transmit::Send(wire));
+        Ok(())
+    }
+
+    pub(super) fn start_connect(&mut self) {
+        self.state = ConnectionState::Connecting;
+        let request = self.connect_request();
+        self.transmits.push_back(Transmit::Connect(request));
+    }
+
+    pub(super) fn send_join(&mut self, now: Instant, id: ChannelId) {
+        let msg_ref = self.take_ref(RefTarget::Join(id));
+        let Some(ch) = self.channels.get_mut(&id) else {
+            return;
+        };
+        if let Some(old) = ch.join_ref.take() {
+            self.refs.remove(&old);
+        }
+        ch.set_join_ref(Some(msg_ref));
+        ch.state = ChannelState::Joining;
+        self.timers
+            .cancel(&mut ch.rejoin_deadline, Timer::Rejoin(id));
+        self.timers.set(
+            &mut ch.reply_deadline,
+            Timer::ChannelReply(id),
+            after(now, ch.timeout),
+        );
+        let topic = ch.topic.clone();
+        let payload = ch.join_payload.clone();
+        // join() refuses binary payloads, and JSON always encodes.
+        let _ = self.send(Some(msg_ref), msg_ref, &topic, PHX_JOIN, &payload);
+    }
+
+    pub(super) fn send_push(&mut self, id: PushId) -> Result<(), EncodeError> {
+        let Some(push) = self.pushes.get(&id) else {
+            return Ok(());
+        };
+        let Some(ch) = self.channels.get(&push.channel) else {
+            return Ok(());
+        };
+        let Some(join_ref) = ch.join_ref else {
+            return Ok(());
+        };
+        let topic = ch.topic.clone();
+        let event = push.event.clone();
+        let payload = push.payload.clone().unwrap_or_else(Payload::empty);
+        let msg_ref = self.take_ref(RefTarget::Push(id));
+        match self.send(Some(join_ref), msg_ref, &topic, &event, &payload) {
+            Ok(()) => {
+                if let Some(push) = self.pushes.get_mut(&id) {
+                    push.payload = None;
+                    push.sent = Some((msg_ref, join_ref));
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.refs.remove(&msg_ref);
+                Err(e)
+            }
+        }
+    }
+
+    /// Ends a push with `outcome`, once: removes it from every index.
+    pub(super) fn finish_push(&mut self, id: PushId, outcome: PushOutcome) {
+        let Some(mut push) = self.pushes.remove(&id) else {
+            return;
+        };
+        self.timers.cancel(&mut push.deadline, Timer::Push(id));
+        if let Some((msg_ref, _)) = push.sent {
+            self.refs.remove(&msg_ref);
+        } else if let Some(ch) = self.channels.get_mut(&push.channel) {
+            ch.held.retain(|held| *held != id);
+        }
+        self.events.push_back(Event::PushDone {
+            push: id,
+            channel: push.channel,
+            outcome,
+        });
+    }
+
+    /// Fails every push of `channel` that was sent and not answered.
+    pub(super) fn fail_sent_pushes(&mut self, channel: Option<ChannelId>, failure: &PushFailure) {
+        let sent: Vec<PushId> = self
+            .pushes
+            .iter()
+            .filter(|(_, p)| p.sent.is_some() && channel.is_none_or(|c| p.channel == c))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in sent {
+            self.finish_push(id, PushOutcome::Failed(failure.clone()));
+        }
+    }
+
+    pub(super) fn close_channel(
+        &mut self,
+        id: ChannelId,
+        reason: ChannelCloseReason,
+        failure: PushFailure,
+    ) {
+        let Some(mut ch) = self.channels.remove(&id) else {
+            return;
+        };
+        self.topics.remove(&ch.topic);
+        self.timers
+            .cancel(&mut ch.rejoin_deadline, Timer::Rejoin(id));
+        self.timers
+            .cancel(&mut ch.reply_deadline, Timer::ChannelReply(id));
+        for msg_ref in [ch.join_ref, ch.leave_ref].into_iter().flatten() {
+            self.refs.remove(&msg_ref);
+        }
+        let held: Vec<PushId> = ch.held.drain(..).collect();
+        // The channel is gone from the map, so finish_push will not look for it.
+        for push in held {
+            self.finish_push(push, PushOutcome::Failed(failure.clone()));
+        }
+        self.fail_sent_pushes(Some(id), &failure);
+        self.events.push_back(Event::ChannelClosed {
+            channel: id,
+            topic: ch.topic,
+            reason,
+        });
+    }
+
+    /// Puts a channel in `Errored` and schedules its rejoin when connected.
+    pub(super) fn error_channel(
+        &mut self,
+        now: Instant,
+        id: ChannelId,
+        reason: ChannelErrorReason,
+    ) {
+        let Some(ch) = self.channels.get_mut(&id) else {
+            return;
+        };
+        ch.state = ChannelState::Errored;
+        if let Some(join_ref) = ch.join_ref {
+            self.refs.remove(&join_ref);
+        }
+        ch.set_join_ref(None);
+        self.timers
+            .cancel(&mut ch.reply_deadline, Timer::ChannelReply(id));
+        let topic = ch.topic.clone();
+        self.events.push_back(Event::ChannelErrored {
+            channel: id,
+            topic,
+            reason,
+        });
+        if self.is_connected() {
+            self.schedule_rejoin(now, id);
+        }
+    }
+
+    pub(super) fn schedule_rejoin(&mut self, now: Instant, id: ChannelId) {
+        let random = self.rng.next_f64();
+        let Some(ch) = self.channels.get_mut(&id) else {
+            return;
+        };
+        ch.rejoin_attempts = ch.rejoin_attempts.saturating_add(1);
+        match self.config.rejoin.delay(ch.rejoin_attempts, random) {
+            Some(delay) => {
+                self.timers.set(
+                    &mut ch.rejoin_deadline,
+                    Timer::Rejoin(id),
+                    after(now, delay),
+                );
+            }
+            None => {
+                self.close_channel(id, ChannelCloseReason::GaveUp, PushFailure::ChannelClosed);
+            }
+        }
+    }
+
+    pub(super) fn connection_lost(&mut self, now: Instant, reason: DisconnectReason) {
+        let requested = reason == DisconnectReason::Requested;
+        self.timers
+            .cancel(&mut self.heartbeat_deadline, Timer::Heartbeat);
+        self.heartbeat_pending = None;
+        self.refs.clear();
+        // reconnect_with connects again at once: not a failed attempt, no timer.
+        let reconfigured = reason == DisconnectReason::Reconfigured;
+        let mut reconnect_in = reconfigured.then_some(Duration::ZERO);
+        if !requested && !reconfigured {
+            self.reconnect_attempts = self.reconnect_attempts.saturating_add(1);
+            let random = self.rng.next_f64();
+            let retry_after = match &reason {
+                DisconnectReason::Refused { retry_after, .. } => *retry_after,
+                _ => None,
+            };
+            reconnect_in = self
+                .config
+                .reconnect
+                .delay(self.reconnect_attempts, random)
+                .map(|delay| retry_after.map_or(delay, |ra| delay.max(ra)));
+        }
+        self.state = ConnectionState::Disconnected {
+            reconnecting: reconnect_in.is_some(),
+        };
+        if let Some(delay) = reconnect_in.filter(|_| !reconfigured) {
+            self.timers.set(
+                &mut self.reconnect_deadline,
+                Timer::Reconnect,
+                after(now, delay),
+            );
+        }
+        self.events.push_back(Event::Disconnected {
+            reason,
+            reconnect_in,
+        });
+        self.fail_sent_pushes(None, &PushFailure::ConnectionLost);
+        let ids: Vec<ChannelId> = self.channels.keys().copied().collect();
+        for id in ids {
+            let Some(ch) = self.channels.get_mut(&id) else {
+                continue;
+            };
+            match ch.state {
+                ChannelState::Leaving => {
+                    // The server channel dies with the connection.
+                    self.close_channel(id, ChannelCloseReason::Left, PushFailure::ChannelClosed);
+                }
+                ChannelState::Joined => {
+                    self.error_channel(now, id, ChannelErrorReason::ConnectionLost);
+                }
+                ChannelState::Joining if ch.join_sent() => {
+                    self.error_channel(now, id, ChannelErrorReason::ConnectionLost);
+                }
+                ChannelState::Joining | ChannelState::Errored => {
+                    self.timers
+                        .cancel(&mut ch.rejoin_deadline, Timer::Rejoin(id));
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_heartbeat_due(&mut self, now: Instant) {
+        if self.state != ConnectionState::Connected {
+            return;
+        }
+        if self.heartbeat_pending.is_some() {
+            self.transmits.push_back(Transmit::Close {
+                code: 1000,
+                reason: "heartbeat timeout".to_owned(),
+            });
+            self.connection_lost(now, DisconnectReason::HeartbeatTimeout);
+            return;
+        }
+        let msg_ref = self.take_ref(RefTarget::Heartbeat);
+        self.heartbeat_pending = Some(msg_ref);
+        // `{}` always encodes.
+        let _ = self.send(None, msg_ref, PHOENIX_TOPIC, HEARTBEAT, &Payload::empty());
+        if let Some(interval) = self.config.heartbeat_interval {
+            self.timers.set(
+                &mut self.heartbeat_deadline,
+                Timer::Heartbeat,
+                after(now, interval),
+            );
+        }
+    }
+
+    pub(super) fn on_channel_reply_timeout(&mut self, now: Instant, id: ChannelId) {
+        let Some(ch) = self.channels.get_mut(&id) else {
+            return;
+        };
+        ch.reply_deadline = None;
+        match ch.state {
+            ChannelState::Leaving => {
+                self.close_channel(id, ChannelCloseReason::Left, PushFailure::ChannelClosed);
+            }
+            ChannelState::Joining => {
+                // Tell the server to drop the join if it ever completes, as
+                // the official client does, then retry on the rejoin schedule.
+                let join_ref = ch.join_ref;
+                let topic = ch.topic.clone();
+                self.error_channel(now, id, ChannelErrorReason::JoinTimeout);
+                if self.is_connected() {
+                    let msg_ref = self.take_ref(RefTarget::Ignore);
+                    let _ = self.send(join_ref, msg_ref, &topic, PHX_LEAVE, &Payload::empty());
+                }
+            }
+            ChannelState::Joined | ChannelState::Errored => {}
+        }
+    }
+}

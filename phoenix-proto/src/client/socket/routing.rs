@@ -1,0 +1,195 @@
+//! Incoming frames: replies routed by ref, messages by topic, and the
+//! join_ref check that keeps stale frames away from the application.
+
+use std::time::Instant;
+
+use crate::codec::{Message, PHOENIX_TOPIC, PHX_CLOSE, PHX_ERROR, Reply};
+
+use crate::client::channel::ChannelState;
+use crate::client::event::{
+    ChannelCloseReason, ChannelErrorReason, Event, PushFailure, PushOutcome,
+};
+use crate::client::ids::{ChannelId, PushId};
+use crate::client::timers::Timer;
+
+use super::{RefTarget, Socket};
+
+impl Socket {
+    pub(super) fn on_reply(&mut self, now: Instant, reply: Reply<'_>) {
+        let Some(msg_ref) = reply.msg_ref.as_deref().and_then(|r| r.parse::<u64>().ok()) else {
+            return;
+        };
+        let Some(target) = self.refs.get(&msg_ref).copied() else {
+            // A late reply to something that already timed out or failed.
+            return;
+        };
+        match target {
+            RefTarget::Heartbeat => {
+                if reply.topic == PHOENIX_TOPIC && self.heartbeat_pending == Some(msg_ref) {
+                    self.refs.remove(&msg_ref);
+                    self.heartbeat_pending = None;
+                    self.reconnect_attempts = 0;
+                }
+            }
+            RefTarget::Ignore => {
+                self.refs.remove(&msg_ref);
+            }
+            RefTarget::Join(id) => self.on_join_reply(now, id, msg_ref, reply),
+            RefTarget::Leave(id) => {
+                let accepted = self.channels.get(&id).is_some_and(|c| {
+                    *c.topic == *reply.topic && c.accepts(reply.join_ref.as_deref())
+                });
+                if accepted {
+                    self.refs.remove(&msg_ref);
+                    self.close_channel(id, ChannelCloseReason::Left, PushFailure::ChannelClosed);
+                } else if !self.channels.contains_key(&id) {
+                    // A late answer to the leave of a channel already gone.
+                    self.refs.remove(&msg_ref);
+                }
+            }
+            RefTarget::Push(id) => {
+                let Some(push) = self.pushes.get(&id) else {
+                    return;
+                };
+                let current = self.channels.get(&push.channel).is_some_and(|c| {
+                    *c.topic == *reply.topic
+                        && match reply.join_ref.as_deref() {
+                            None => true,
+                            Some(jr) => push
+                                .sent
+                                .is_some_and(|(_, sent_jr)| jr.parse::<u64>() == Ok(sent_jr)),
+                        }
+                });
+                if current {
+                    self.finish_push(
+                        id,
+                        PushOutcome::Reply {
+                            status: reply.status.into_owned(),
+                            response: reply.response.into_owned(),
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_join_reply(
+        &mut self,
+        now: Instant,
+        id: ChannelId,
+        msg_ref: u64,
+        reply: Reply<'_>,
+    ) {
+        let Some(ch) = self.channels.get_mut(&id) else {
+            return;
+        };
+        if ch.state != ChannelState::Joining
+            || ch.join_ref != Some(msg_ref)
+            || *ch.topic != *reply.topic
+            || !ch.accepts(reply.join_ref.as_deref())
+        {
+            return;
+        }
+        self.refs.remove(&msg_ref);
+        self.timers
+            .cancel(&mut ch.reply_deadline, Timer::ChannelReply(id));
+        let topic = ch.topic.clone();
+        if reply.is_ok() {
+            ch.state = ChannelState::Joined;
+            ch.rejoin_attempts = 0;
+            let rejoin = ch.joined_once;
+            ch.joined_once = true;
+            let held: Vec<PushId> = ch.held.drain(..).collect();
+            self.reconnect_attempts = 0;
+            self.events.push_back(Event::Joined {
+                channel: id,
+                topic,
+                response: reply.response.into_owned(),
+                rejoin,
+            });
+            for push in held {
+                if let Err(e) = self.send_push(push) {
+                    self.finish_push(push, PushOutcome::Failed(PushFailure::Encode(e)));
+                }
+            }
+            return;
+        }
+        let will_retry = self.config.rejoin_after_refusal;
+        self.events.push_back(Event::JoinRefused {
+            channel: id,
+            topic: topic.clone(),
+            status: reply.status.into_owned(),
+            response: reply.response.into_owned(),
+            will_retry,
+        });
+        if will_retry {
+            ch.state = ChannelState::Errored;
+            ch.set_join_ref(None);
+            self.schedule_rejoin(now, id);
+        } else {
+            self.close_channel(
+                id,
+                ChannelCloseReason::JoinRefused,
+                PushFailure::ChannelClosed,
+            );
+        }
+    }
+
+    pub(super) fn on_message(&mut self, now: Instant, message: Message<'_>) {
+        let Some(&id) = self.topics.get(&*message.topic) else {
+            return;
+        };
+        let Some(ch) = self.channels.get(&id) else {
+            return;
+        };
+        // `phx_close` and `phx_error` carry the join's ref as their `ref`
+        // (PROTOCOL.md 3.2, 3.3). v1 frames have no join_ref, so that ref is
+        // the only way to tell a stale close (of a join already left) from
+        // the current one's.
+        let join_ref = match (&message.join_ref, &*message.event) {
+            (None, PHX_CLOSE | PHX_ERROR) => message.msg_ref.as_deref(),
+            (join_ref, _) => join_ref.as_deref(),
+        };
+        if !ch.join_sent() || !ch.accepts(join_ref) {
+            // Stale: a frame of an earlier join of this topic.
+            return;
+        }
+        let state = ch.state;
+        match &*message.event {
+            PHX_CLOSE => {
+                let reason = if state == ChannelState::Leaving {
+                    ChannelCloseReason::Left
+                } else {
+                    ChannelCloseReason::ServerClosed
+                };
+                self.close_channel(id, reason, PushFailure::ChannelClosed);
+            }
+            PHX_ERROR => match state {
+                ChannelState::Leaving => {
+                    self.close_channel(id, ChannelCloseReason::Left, PushFailure::ChannelCrashed);
+                }
+                ChannelState::Joined | ChannelState::Joining => {
+                    self.fail_sent_pushes(Some(id), &PushFailure::ChannelCrashed);
+                    self.error_channel(
+                        now,
+                        id,
+                        ChannelErrorReason::Crashed {
+                            payload: message.payload.into_owned(),
+                        },
+                    );
+                }
+                ChannelState::Errored => {}
+            },
+            _ => {
+                if state != ChannelState::Errored {
+                    self.events.push_back(Event::Message {
+                        channel: id,
+                        topic: ch.topic.clone(),
+                        event: message.event.into_owned(),
+                        payload: message.payload.into_owned(),
+                    });
+                }
+            }
+        }
+    }
+}

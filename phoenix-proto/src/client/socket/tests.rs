@@ -1,0 +1,69 @@
+//! Unit tests of the socket internals.
+
+use super::*;
+use crate::codec::WireRef;
+
+#[test]
+fn a_leave_ref_is_forgotten_with_its_channel() {
+    let now = Instant::now();
+    let mut socket = Socket::new(Config::new("ws://h/socket"));
+    socket.connect(now);
+    socket.handle_connected(now);
+    let ch = socket.join(now, "t:1", Payload::empty()).unwrap();
+    let ok = r#"["1","1","t:1","phx_reply",{"response":{},"status":"ok"}]"#;
+    socket.handle_message(now, WireRef::Text(ok));
+    socket.leave(now, ch).unwrap();
+    assert_eq!(socket.refs_in_flight(), 1);
+    // The server closes the channel before answering the leave.
+    socket.handle_message(now, WireRef::Text(r#"["1","1","t:1","phx_close",{}]"#));
+    assert_eq!(socket.channel_state(ch), None);
+    assert_eq!(socket.refs_in_flight(), 0);
+}
+
+#[test]
+fn zero_timeouts_and_zero_backoff_do_not_spin() {
+    let now = Instant::now();
+    let mut config = Config::new("ws://h/socket");
+    config.default_timeout = Duration::ZERO;
+    config.rejoin = super::super::Backoff::from_millis(&[0]);
+    config.reconnect = super::super::Backoff::from_millis(&[0]);
+    let mut socket = Socket::new(config);
+    socket.connect(now);
+    socket.handle_connected(now);
+    socket.join(now, "t:1", Payload::empty()).unwrap();
+    // Each call runs what is due and arms the next timer at least 1 ms on.
+    for ms in 0..100u64 {
+        socket.handle_timeout(now + Duration::from_millis(ms));
+        assert!(socket.poll_timeout().unwrap() > now + Duration::from_millis(ms));
+    }
+    let mut frames = 0;
+    while socket.poll_transmit().is_some() {
+        frames += 1;
+    }
+    // Join, leave-after-timeout and rejoin cycles, a few per millisecond at most.
+    assert!(frames < 400, "{frames} frames in 100 ms");
+}
+
+#[test]
+fn no_timer_outlives_what_it_was_for() {
+    let now = Instant::now();
+    let mut socket = Socket::new(Config::new("ws://h/socket"));
+    socket.connect(now);
+    socket.handle_connected(now);
+    let ch = socket.join(now, "t:1", Payload::empty()).unwrap();
+    let reply = r#"["1","1","t:1","phx_reply",{"response":{},"status":"ok"}]"#;
+    socket.handle_message(now, WireRef::Text(reply));
+    socket.push(now, ch, "e", Payload::empty()).unwrap();
+    // heartbeat + push timeout
+    assert_eq!(socket.armed_timers(), 2);
+    socket.leave(now, ch).unwrap();
+    let leave = r#"["1","3","t:1","phx_reply",{"response":{},"status":"ok"}]"#;
+    socket.handle_message(now, WireRef::Text(leave));
+    assert_eq!(socket.channel_state(ch), None);
+    assert_eq!(socket.pending_pushes(), 0);
+    // only the heartbeat is left
+    assert_eq!(socket.armed_timers(), 1);
+    socket.disconnect(now);
+    assert_eq!(socket.armed_timers(), 0);
+    assert_eq!(socket.poll_timeout(), None);
+}
