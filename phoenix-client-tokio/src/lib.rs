@@ -154,3 +154,5 @@ pub use phoenix_proto::client::{
     PushId, PushOutcome,
 };
 pub use phoenix_proto::codec::Payload;
+/// Presence lists: feed a channel's messages to [`Presence::handle_message`](presence::Presence::handle_message).
+pub use phoenix_proto::presence;

@@ -370,3 +370,46 @@ async fn dropping_every_handle_leaves_the_channel() {
     client.shutdown().await;
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn presence_from_the_async_api() {
+    use phoenix_client_tokio::presence::Presence;
+    let server = TestServer::start().await.unwrap();
+    let alice = Builder::new(server.socket_url())
+        .param("user_id", "alice")
+        .connect();
+    let channel = alice.channel("presence:room", &json!({}));
+    let mut events = channel.events().unwrap();
+    channel.join().await.unwrap();
+    let bob = Builder::new(server.socket_url())
+        .param("user_id", "bob")
+        .connect();
+    let bobs = bob.channel("presence:room", &json!({}));
+    bobs.join().await.unwrap();
+    let mut presence = Presence::new();
+    let deadline = tokio::time::Instant::now() + PROMPT;
+    while presence.keys().count() < 2 {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("alice sees bob arrive")
+            .unwrap();
+        if let ChannelEvent::Message { event, payload } = event {
+            presence.handle_message(&event, &payload).unwrap();
+        }
+    }
+    assert_eq!(presence.keys().collect::<Vec<_>>(), ["alice", "bob"]);
+    bobs.leave().await.unwrap();
+    while presence.keys().count() > 1 {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("alice sees bob leave")
+            .unwrap();
+        if let ChannelEvent::Message { event, payload } = event {
+            presence.handle_message(&event, &payload).unwrap();
+        }
+    }
+    assert_eq!(presence.keys().collect::<Vec<_>>(), ["alice"]);
+    alice.shutdown().await;
+    bob.shutdown().await;
+    server.shutdown().await;
+}
