@@ -413,3 +413,27 @@ async fn presence_from_the_async_api() {
     bob.shutdown().await;
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_closes_every_connection_gets_no_tight_loop() {
+    let server = Arc::new(TestServer::start().await.unwrap());
+    let closer = {
+        let server = server.clone();
+        tokio::spawn(async move {
+            loop {
+                let conn = server.next_connection().await;
+                server.close_connection(conn.id, 1000, "go away");
+            }
+        })
+    };
+    let client = Client::connect(server.socket_url());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let opened = server.stats().connections_opened;
+    // The default schedule reaches 1 s after seven quick tries; the
+    // official client, which resets its backoff on every open, would have
+    // made well over a hundred attempts here.
+    assert!(opened >= 3, "it keeps trying: {opened}");
+    assert!(opened <= 12, "{opened} connections in 2 s");
+    closer.abort();
+    client.shutdown().await;
+}
