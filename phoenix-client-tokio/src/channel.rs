@@ -289,7 +289,9 @@ impl Channel {
             PushOutcome::Reply { status, response } => Ok(Reply { status, response }),
             PushOutcome::Timeout => Err(PushError::Timeout),
             PushOutcome::Failed(failure) => Err(PushError::Failed(failure)),
-            _ => Err(PushError::Timeout),
+            // PushOutcome is non_exhaustive; an outcome this version does not
+            // know is still an outcome without a reply.
+            other => Err(PushError::Unknown(format!("{other:?}"))),
         }
     }
 

@@ -180,7 +180,8 @@ pub(crate) async fn run<H: Handler>(
                             close_in_background(ws, code, reason);
                         }
                     }
-                    _ => {}
+                    // Transmit is non_exhaustive: say so rather than guess.
+                    other => warn!(?other, "this driver does not know that instruction"),
                 }
             }
             if let (Some(ws), None) = (conn.as_mut(), &write_failed) {

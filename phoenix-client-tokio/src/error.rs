@@ -89,6 +89,8 @@ pub enum PushError {
     Decode(DecodeError),
     /// The socket has stopped.
     SocketGone,
+    /// An outcome added to the core after this driver was written.
+    Unknown(String),
 }
 
 impl fmt::Display for PushError {
@@ -106,6 +108,7 @@ impl fmt::Display for PushError {
             PushError::Encode(e) => write!(f, "push payload: {e}"),
             PushError::Decode(e) => write!(f, "reply: {e}"),
             PushError::SocketGone => SocketGone.fmt(f),
+            PushError::Unknown(outcome) => write!(f, "the push ended without a reply: {outcome}"),
         }
     }
 }
