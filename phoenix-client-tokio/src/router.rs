@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use phoenix_proto::client::handler::{Action, Context, Handler};
 use phoenix_proto::client::{
-    ChannelCloseReason, ChannelErrorReason, ChannelId, ConnectionState, DisconnectReason, PushId,
-    PushOutcome,
+    ChannelCloseReason, ChannelErrorReason, ChannelId, DisconnectReason, PushId, PushOutcome,
 };
 use phoenix_proto::codec::Payload;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -397,24 +396,7 @@ impl Handler for Router {
                 }
             },
             Command::Connect => return Action::Connect,
-            Command::Disconnect => {
-                ctx.disconnect();
-                // While waiting to reconnect the core just cancels the
-                // attempt, without an event: stop announcing it in the status.
-                if ctx.socket().connection_state()
-                    == (ConnectionState::Disconnected {
-                        reconnecting: false,
-                    })
-                {
-                    self.status.send_if_modified(|status| match status {
-                        Status::Disconnected { reconnect_in, .. } if reconnect_in.is_some() => {
-                            *reconnect_in = None;
-                            true
-                        }
-                        _ => false,
-                    });
-                }
-            }
+            Command::Disconnect => return Action::Disconnect,
         }
         Action::Continue
     }

@@ -871,3 +871,21 @@ fn reconnect_with_new_params_is_not_a_failed_attempt() {
     sim.server_close(None);
     assert_eq!(sim.step(), Some(ms(10)), "the backoff starts afresh");
 }
+
+#[test]
+fn disconnect_during_backoff_takes_the_promised_reconnect_back() {
+    let mut sim = Sim::connected(Sim::config());
+    sim.server_close(None);
+    sim.take_events();
+    sim.socket.disconnect(sim.now);
+    sim.drain();
+    assert_eq!(
+        sim.take_events(),
+        [Event::Disconnected {
+            reason: DisconnectReason::Requested,
+            reconnect_in: None
+        }]
+    );
+    sim.advance(Duration::from_secs(60));
+    assert!(sim.take_wire().is_empty());
+}

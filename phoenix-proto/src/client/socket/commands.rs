@@ -8,7 +8,7 @@ use crate::codec::{PHOENIX_TOPIC, PHX_CLOSE, PHX_ERROR, PHX_JOIN, PHX_LEAVE, PHX
 use crate::client::channel::{Channel, ChannelState};
 use crate::client::config::Secret;
 use crate::client::error::{JoinError, LeaveError, PushError};
-use crate::client::event::{ChannelCloseReason, DisconnectReason, PushFailure, PushOutcome};
+use crate::client::event::{ChannelCloseReason, DisconnectReason, Event, PushFailure, PushOutcome};
 use crate::client::ids::{ChannelId, PushId};
 use crate::client::timers::Timer;
 use crate::client::transmit::Transmit;
@@ -39,12 +39,19 @@ impl Socket {
                 });
                 self.connection_lost(now, DisconnectReason::Requested);
             }
-            ConnectionState::Disconnected { .. } => {
+            ConnectionState::Disconnected { reconnecting } => {
                 self.timers
                     .cancel(&mut self.reconnect_deadline, Timer::Reconnect);
                 self.state = ConnectionState::Disconnected {
                     reconnecting: false,
                 };
+                if reconnecting {
+                    // The last event promised a reconnect; take it back.
+                    self.events.push_back(Event::Disconnected {
+                        reason: DisconnectReason::Requested,
+                        reconnect_in: None,
+                    });
+                }
             }
         }
     }
