@@ -1,10 +1,15 @@
 //! # phoenix-client-tokio
 //!
 //! A [Phoenix Channels](https://hexdocs.pm/phoenix/channels.html) client for
-//! tokio. The protocol lives in the sans-IO crate [`phoenix_proto`]; this
-//! crate is its driver: one task per socket that owns the WebSocket
-//! (tokio-tungstenite), TLS (rustls) and the clock, feeds the core whole
-//! messages, and hands its events to your code.
+//! tokio. The protocol lives in the sans-IO crate [`phoenix_proto`], and
+//! so do the API and the driver loop that every runtime shares
+//! ([`phoenix_proto::api`]); this crate is their tokio backend: tokio's
+//! TCP, timers and `spawn`. Each socket is one task that owns the
+//! WebSocket (async-tungstenite), TLS (rustls) and the clock, feeds the
+//! core whole messages, and hands its events to your code.
+//!
+//! The same client runs on async-std and smol (`phoenix-client-async-std`)
+//! and on plain threads (`phoenix-client-blocking`), with the same names.
 //!
 //! ## Two ways to use it
 //!
@@ -125,27 +130,22 @@
 //! Query values, tokens and headers never appear in logs or `Debug` output.
 #![forbid(unsafe_code)]
 
-mod builder;
-mod channel;
-mod client;
-mod credentials;
-mod driver;
-mod error;
-mod handler_socket;
-mod router;
-mod tls;
-mod transport;
+mod connector;
+mod runtime;
 
-pub use builder::{
-    Builder, DEFAULT_CHANNEL_CAPACITY, DEFAULT_COMMAND_CAPACITY, DEFAULT_READ_BUFFER,
+pub use connector::Connector;
+pub use runtime::Tokio;
+
+/// A Phoenix socket with the async API, on tokio. See [`phoenix_proto::api::Client`].
+pub type Client = phoenix_proto::api::Client<Tokio>;
+/// Configures and starts a socket on tokio. See [`phoenix_proto::api::Builder`].
+pub type Builder = phoenix_proto::api::Builder<Tokio>;
+
+pub use phoenix_proto::api::{
+    Channel, ChannelEvent, ChannelEvents, ConnectTarget, DEFAULT_CHANNEL_CAPACITY,
+    DEFAULT_COMMAND_CAPACITY, DEFAULT_READ_BUFFER, HandlerHandle, HandlerSocket, JoinError,
+    LeaveError, PushError, Reply, SocketGone, Status, StatusWatch, TlsSettings,
 };
-pub use channel::{Channel, ChannelEvent, ChannelEvents, Reply};
-pub use client::{Client, Status};
-pub use credentials::{ParamsFn, TokenFn};
-pub use error::{JoinError, LeaveError, PushError, SocketGone};
-pub use handler_socket::{HandlerHandle, HandlerSocket};
-pub use tls::TlsSettings;
-pub use transport::{BoxIo, ConnectFuture, ConnectTarget, Connector, Io};
 
 pub use phoenix_proto;
 pub use phoenix_proto::client::handler::{Action, Context, Handler, Stopped};

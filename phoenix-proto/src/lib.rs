@@ -11,6 +11,23 @@
 //!   model ([`client::handler`]).
 //! * [`presence`]: the presence list kept in sync from `presence_state` and
 //!   `presence_diff`.
+//! * `api` (feature `api`, off by default): the client API every driver
+//!   shares: async handles (`Client`, `Channel`, event streams, a status
+//!   watch), the router between them and the core, the callback model's
+//!   socket handle, the builder, TLS settings and the WebSocket upgrade.
+//!   Runtime-neutral: it pulls no async runtime. With the feature
+//!   `async-driver`, the whole async run loop too, generic over a small
+//!   `api::Runtime` trait (timers, spawn, TCP), so a runtime's driver crate
+//!   is its backend and nothing else. Someone embedding the core in a
+//!   custom transport implements `api::Launch` and gets the whole API by
+//!   writing only the loop (see the `api` module's example).
+//!
+//! With default features this crate is the pure state machine and codec:
+//! `cargo tree -p phoenix-proto -e normal` shows serde, serde_json and
+//! base64 only.
+//!
+//! The protocol facts the code relies on, with their sources, are written
+//! down in this crate's `PROTOCOL.md`; code comments cite its sections.
 //!
 //! ## The run loop
 //!
@@ -19,7 +36,7 @@
 //! from the application, the connection opening or closing, a whole
 //! WebSocket message, a deadline passing) the driver drains the outputs in
 //! this order: the instructions for the wire
-//! ([`Socket::poll_transmit`](client::Socket::poll_transmit)), then the
+//! ([`Socket::poll_instruction`](client::Socket::poll_instruction)), then the
 //! events for the application ([`Socket::poll_event`](client::Socket::poll_event)),
 //! and finally it asks when to wake up next
 //! ([`Socket::poll_timeout`](client::Socket::poll_timeout)) and sleeps until
@@ -33,7 +50,7 @@
 //! use std::collections::VecDeque;
 //! use std::time::{Duration, Instant};
 //!
-//! use phoenix_proto::client::{Config, Event, PushOutcome, Socket, Transmit};
+//! use phoenix_proto::client::{Config, Event, Instruction, PushOutcome, Socket};
 //! use phoenix_proto::codec::{decode_client_text, Payload, WireMessage, WireRef};
 //!
 //! /// A pretend server: answers every join and push with an ok reply.
@@ -58,12 +75,12 @@
 //!
 //! for _turn in 0..10 {
 //!     // 1. Carry out every instruction for the wire.
-//!     while let Some(transmit) = socket.poll_transmit() {
-//!         match transmit {
+//!     while let Some(instruction) = socket.poll_instruction() {
+//!         match instruction {
 //!             // Open the WebSocket; here it opens at once.
-//!             Transmit::Connect(_request) => socket.handle_connected(now),
-//!             Transmit::Send(WireMessage::Text(frame)) => inbox.extend(answer(&frame)),
-//!             Transmit::Send(WireMessage::Binary(_)) | Transmit::Close { .. } => {}
+//!             Instruction::Connect(_request) => socket.handle_connected(now),
+//!             Instruction::Send(WireMessage::Text(frame)) => inbox.extend(answer(&frame)),
+//!             Instruction::Send(WireMessage::Binary(_)) | Instruction::Close { .. } => {}
 //!             _ => {}
 //!         }
 //!     }
@@ -94,6 +111,9 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "api")]
+#[cfg_attr(docsrs, doc(cfg(feature = "api")))]
+pub mod api;
 pub mod client;
 pub mod codec;
 pub mod presence;

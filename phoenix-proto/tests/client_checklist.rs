@@ -5,13 +5,15 @@
 
 mod support;
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use phoenix_proto::client::{
-    Backoff, ChannelCloseReason, ChannelErrorReason, ChannelState, DisconnectReason, Event,
-    JoinError, PushError, PushFailure, PushOutcome,
+    Backoff, ChannelCloseReason, ChannelErrorReason, ChannelState, ConnectFailure,
+    DisconnectReason, Event, Instruction, JoinError, PushError, PushFailure, PushId, PushOutcome,
 };
-use phoenix_proto::codec::Payload;
+use phoenix_proto::codec::{Payload, V1Serializer, WireMessage};
 use support::{Sim, Wire, echo_server};
 
 fn ms(n: u64) -> Duration {
@@ -63,6 +65,70 @@ fn item2_auth_token_subprotocols() {
     let protocols: Vec<&str> = req.subprotocols.iter().map(|s| s.expose()).collect();
     assert_eq!(protocols, ["phoenix", "base64url.bearer.phx.czNjcjN0"]);
     assert!(!format!("{req:?}").contains("czNjcjN0"));
+}
+
+/// Params and token providers run inside the core, once per connection
+/// attempt, so every `Connect` carries fresh credentials.
+#[test]
+fn item2_providers_refresh_params_and_token_before_every_attempt() {
+    let calls = Arc::new(AtomicU64::new(0));
+    let counter = calls.clone();
+    let config = Sim::config()
+        .param("token", "fixed")
+        .params_fn(move || {
+            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            vec![("token".to_owned(), format!("t{n}"))]
+        })
+        .auth_token_fn({
+            let calls = calls.clone();
+            move || Some(format!("secret{}", calls.load(Ordering::SeqCst)))
+        });
+    let mut sim = Sim::new(config);
+    // Building the config or the socket calls nothing.
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    let attempt = |sim: &mut Sim| -> (String, Vec<String>) {
+        let wire = sim.take_wire();
+        let [Wire::Connect(req)] = &wire[..] else {
+            panic!("expected one connect: {wire:?}")
+        };
+        let protocols = req.subprotocols.iter().map(|p| p.expose().to_owned());
+        (req.url.clone(), protocols.collect())
+    };
+    let expect = |n: u64| {
+        let encoded = phoenix_proto::url::auth_token_protocols(&format!("secret{n}"));
+        (
+            format!("ws://127.0.0.1:4000/socket/websocket?token=t{n}&vsn=2.0.0"),
+            encoded.to_vec(),
+        )
+    };
+    // First connect.
+    sim.socket.connect(sim.now);
+    sim.drain();
+    assert_eq!(attempt(&mut sim), expect(1));
+    // A reconnect after a refusal.
+    sim.refuse(503, None);
+    sim.step();
+    assert_eq!(attempt(&mut sim), expect(2));
+    // A reconnect after a healthy connection closed.
+    sim.open();
+    sim.server_close(Some(1011));
+    sim.step();
+    assert_eq!(attempt(&mut sim), expect(3));
+    // reconnect_with: the provider wins over the params it was given, and
+    // over set_params.
+    sim.open();
+    sim.socket
+        .set_params(vec![("token".into(), "manual".into())]);
+    sim.socket
+        .reconnect_with(sim.now, None, Some(vec![("token".into(), "given".into())]));
+    sim.drain();
+    let wire = sim.take_wire();
+    assert!(matches!(wire[0], Wire::Close(1000, _)), "{wire:?}");
+    sim.wire = wire[1..].to_vec();
+    assert_eq!(attempt(&mut sim), expect(4));
+    // The getter shows what the last attempt used and calls nothing.
+    let shown = sim.socket.connect_request();
+    assert_eq!((shown.url, calls.load(Ordering::SeqCst)), (expect(4).0, 4));
 }
 
 #[test]
@@ -136,6 +202,68 @@ fn item4_no_reconnect_after_explicit_disconnect() {
     assert!(sim.take_wire().is_empty());
 }
 
+/// The shutdown rule: the `Close` that `disconnect` queues comes after
+/// every frame already queued, and nothing comes after it, so a driver
+/// that carries out instructions up to the `Close` and then stops loses
+/// nothing the application was told was accepted.
+#[test]
+fn item4_disconnect_closes_after_the_frames_already_queued_and_nothing_follows() {
+    let mut sim = Sim::connected(Sim::config());
+    let lobby = sim.socket.join(sim.now, "t:1", Payload::empty()).unwrap();
+    let other = sim.socket.join(sim.now, "t:2", Payload::empty()).unwrap();
+    sim.drain();
+    sim.recv(r#"["1","1","t:1","phx_reply",{"response":{},"status":"ok"}]"#);
+    sim.recv(r#"["2","2","t:2","phx_reply",{"response":{},"status":"ok"}]"#);
+    sim.take_wire();
+    sim.take_events();
+    // Without draining in between: two pushes, a leave, a disconnect.
+    let first = sim
+        .socket
+        .push(sim.now, lobby, "a", json(r#"{"n":1}"#))
+        .unwrap();
+    let second = sim
+        .socket
+        .push(sim.now, lobby, "b", Payload::binary(vec![1, 2, 3]))
+        .unwrap();
+    sim.socket.leave(sim.now, other).unwrap();
+    sim.socket.disconnect(sim.now);
+    let mut instructions = Vec::new();
+    while let Some(instruction) = sim.socket.poll_instruction() {
+        instructions.push(instruction);
+    }
+    let [
+        Instruction::Send(WireMessage::Text(a)),
+        Instruction::Send(WireMessage::Binary(_)),
+        Instruction::Send(WireMessage::Text(leave)),
+        Instruction::Close { code: 1000, reason },
+    ] = &instructions[..]
+    else {
+        panic!("expected three frames then the close: {instructions:?}")
+    };
+    assert_eq!(a, r#"["1","3","t:1","a",{"n":1}]"#);
+    assert_eq!(leave, r#"["2","5","t:2","phx_leave",{}]"#);
+    assert_eq!(reason, "client disconnect");
+    // The sent pushes cannot be answered any more; nothing else is queued,
+    // now or later.
+    sim.drain();
+    let failed: Vec<PushId> = sim
+        .take_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::PushDone {
+                push,
+                outcome: PushOutcome::Failed(PushFailure::ConnectionLost),
+                ..
+            } => Some(push),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed, [first, second]);
+    sim.advance(Duration::from_secs(600));
+    assert_eq!(sim.socket.poll_instruction(), None);
+    assert!(sim.take_wire().is_empty());
+}
+
 #[test]
 fn item4_accept_then_close_server_is_not_a_tight_loop() {
     let mut sim = Sim::new(Sim::config());
@@ -185,7 +313,7 @@ fn item4_retry_after_is_honoured_and_reported() {
     let mut sim = Sim::new(Sim::config());
     sim.socket.connect(sim.now);
     sim.drain();
-    sim.refuse(503, Some(Duration::from_secs(7)));
+    sim.refuse(503, Some("7"));
     assert_eq!(
         sim.take_events(),
         [Event::Disconnected {
@@ -197,6 +325,60 @@ fn item4_retry_after_is_honoured_and_reported() {
         }]
     );
     assert_eq!(sim.step(), Some(Duration::from_secs(7)));
+}
+
+#[test]
+fn item4_retry_after_as_a_date_counts_from_the_servers_date() {
+    let mut sim = Sim::new(Sim::config());
+    sim.socket.connect(sim.now);
+    sim.drain();
+    // The client's wall clock says 1970; only the server's headers count.
+    let failure = ConnectFailure::http(
+        429,
+        Some("Wed, 21 Oct 2015 07:28:00 GMT"),
+        Some("Wed, 21 Oct 2015 07:27:30 GMT"),
+        SystemTime::UNIX_EPOCH,
+    );
+    assert_eq!(failure.status, Some(429));
+    assert_eq!(failure.retry_after, Some(Duration::from_secs(30)));
+    assert_eq!(
+        failure.message,
+        "the server answered the upgrade with HTTP 429"
+    );
+    sim.connect_failed(failure);
+    assert_eq!(
+        sim.take_events(),
+        [Event::Disconnected {
+            reason: DisconnectReason::Refused {
+                status: 429,
+                retry_after: Some(Duration::from_secs(30))
+            },
+            reconnect_in: Some(Duration::from_secs(30)),
+        }]
+    );
+    assert_eq!(sim.step(), Some(Duration::from_secs(30)));
+    // A Retry-After that does not parse is ignored: the schedule decides.
+    sim.refuse(503, Some("in a while"));
+    assert_eq!(
+        sim.take_events(),
+        [Event::Disconnected {
+            reason: DisconnectReason::Refused {
+                status: 503,
+                retry_after: None
+            },
+            reconnect_in: Some(ms(50)),
+        }]
+    );
+    // A failure without an HTTP answer is a transport error.
+    assert_eq!(sim.step(), Some(ms(50)));
+    sim.connect_failed(ConnectFailure::new("TLS handshake failed"));
+    assert!(matches!(
+        &sim.take_events()[..],
+        [Event::Disconnected {
+            reason: DisconnectReason::TransportError { message },
+            ..
+        }] if message == "TLS handshake failed"
+    ));
 }
 
 #[test]
@@ -281,6 +463,58 @@ fn item6_stale_frames_never_reach_the_application() {
     assert_eq!(events.len(), 2);
     assert!(matches!(&events[0], Event::Message { event, .. } if event == "news"));
     assert!(matches!(&events[1], Event::Message { event, .. } if event == "pushed"));
+}
+
+/// With the v1 format, frames carry no join_ref, but `phx_close` and
+/// `phx_error` carry the join's ref as their `ref` (PROTOCOL.md 3.3). The
+/// `phx_close` of a join that was left must not close the topic's next
+/// channel, which is joining when it arrives.
+#[test]
+fn item6_v1_stale_phx_close_does_not_close_the_next_channel_on_the_topic() {
+    let mut config = Sim::config();
+    config.serializer = Arc::new(V1Serializer);
+    let mut sim = Sim::connected(config);
+    let first = sim.socket.join(sim.now, "t:1", Payload::empty()).unwrap();
+    sim.drain();
+    let texts = sim.take_texts();
+    assert_eq!(texts.len(), 1);
+    assert!(texts[0].contains(r#""ref":"1""#), "{texts:?}");
+    sim.recv(
+        r#"{"event":"phx_reply","payload":{"response":{},"status":"ok"},"ref":"1","topic":"t:1"}"#,
+    );
+    sim.socket.leave(sim.now, first).unwrap();
+    sim.drain();
+    assert!(sim.take_texts()[0].contains(r#""ref":"2""#));
+    // Server: leave reply, then the old join's phx_close (ref = its join_ref "1").
+    sim.recv(
+        r#"{"event":"phx_reply","payload":{"response":{},"status":"ok"},"ref":"2","topic":"t:1"}"#,
+    );
+    assert_eq!(sim.socket.channel_state(first), None);
+    // The application joins the topic again at once.
+    let second = sim.socket.join(sim.now, "t:1", Payload::empty()).unwrap();
+    sim.drain();
+    assert!(sim.take_texts()[0].contains(r#""ref":"3""#));
+    sim.take_events();
+    sim.recv(r#"{"event":"phx_close","payload":{},"ref":"1","topic":"t:1"}"#);
+    assert_eq!(
+        sim.socket.channel_state(second),
+        Some(ChannelState::Joining),
+        "the old join's phx_close closed the new channel: {:?}",
+        sim.events
+    );
+    sim.recv(
+        r#"{"event":"phx_reply","payload":{"response":{},"status":"ok"},"ref":"3","topic":"t:1"}"#,
+    );
+    assert_eq!(sim.socket.channel_state(second), Some(ChannelState::Joined));
+    // The current join's own phx_close still closes it.
+    sim.take_events();
+    sim.recv(r#"{"event":"phx_close","payload":{},"ref":"3","topic":"t:1"}"#);
+    assert_eq!(sim.socket.channel_state(second), None);
+    assert!(
+        sim.events
+            .iter()
+            .any(|e| matches!(e, Event::ChannelClosed { channel, .. } if *channel == second))
+    );
 }
 
 #[test]

@@ -2174,14 +2174,8 @@ fn recorded_frames_are_all_accounted_for() {
     assert_eq!(files, covered);
     // And the socket refuses a v2 frame over a closed connection quietly.
     let mut sim = Sim::new(quiet_config());
-    sim.socket.handle_connect_failed(
-        sim.now,
-        ConnectFailure {
-            status: None,
-            retry_after: None,
-            message: "not connecting".into(),
-        },
-    );
+    sim.socket
+        .handle_connect_failed(sim.now, ConnectFailure::new("not connecting"));
     sim.recv(r#"["1","1","echo:1","phx_reply",{"response":{},"status":"ok"}]"#);
     assert_eq!(sim.take_events(), []);
 }

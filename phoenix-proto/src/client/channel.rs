@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::codec::Payload;
 
-use super::ids::PushId;
+use super::ids::{JoinRef, PushId, Ref};
 
 /// Where a channel is in its life (PROTOCOL.md 7.4). A closed channel is
 /// removed from the socket, so there is no `Closed` state here.
@@ -28,10 +28,8 @@ pub(crate) struct Channel {
     pub(crate) topic: Arc<str>,
     pub(crate) state: ChannelState,
     pub(crate) join_payload: Payload<'static>,
-    /// Ref of the join in flight or accepted; `None` while waiting to send one.
-    pub(crate) join_ref: Option<u64>,
-    /// `join_ref` as the text that goes on the wire.
-    pub(crate) join_ref_text: String,
+    /// The join in flight or accepted; `None` while waiting to send one.
+    pub(crate) join_ref: Option<JoinRef>,
     pub(crate) timeout: Duration,
     pub(crate) rejoin_attempts: u32,
     pub(crate) joined_once: bool,
@@ -41,7 +39,7 @@ pub(crate) struct Channel {
     /// Deadline of the join or leave in flight.
     pub(crate) reply_deadline: Option<Instant>,
     /// Ref of the leave in flight, forgotten with the channel.
-    pub(crate) leave_ref: Option<u64>,
+    pub(crate) leave_ref: Option<Ref>,
 }
 
 impl Channel {
@@ -51,7 +49,6 @@ impl Channel {
             state: ChannelState::Joining,
             join_payload,
             join_ref: None,
-            join_ref_text: String::new(),
             timeout,
             rejoin_attempts: 0,
             joined_once: false,
@@ -62,18 +59,13 @@ impl Channel {
         }
     }
 
-    pub(crate) fn set_join_ref(&mut self, join_ref: Option<u64>) {
-        self.join_ref = join_ref;
-        self.join_ref_text = join_ref.map(|r| r.to_string()).unwrap_or_default();
-    }
-
     /// Whether a frame carrying `join_ref` belongs to this channel's current
     /// join: a null join_ref always does (broadcasts, v1 servers); any other
     /// must match exactly (PROTOCOL.md 11.6).
     pub(crate) fn accepts(&self, join_ref: Option<&str>) -> bool {
         match join_ref {
             None => true,
-            Some(jr) => self.join_ref.is_some() && jr == self.join_ref_text,
+            Some(jr) => self.join_ref.is_some() && JoinRef::parse(jr) == self.join_ref,
         }
     }
 

@@ -121,7 +121,32 @@ impl Backoff {
     }
 }
 
+/// Produces the query parameters for a connection attempt (see
+/// [`Config::params_fn`]).
+pub type ParamsFn = Arc<dyn Fn() -> Vec<(String, String)> + Send + Sync>;
+
+/// Produces the auth token for a connection attempt, or `None` for none
+/// (see [`Config::auth_token_fn`]).
+pub type TokenFn = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
 /// Everything the state machine needs to know before it starts.
+///
+/// # Credentials that change
+/// Query parameters and the auth token can come from fixed values
+/// ([`params`](Self::params), [`auth_token`](Self::auth_token)) or from
+/// providers ([`params_fn`](Self::params_fn),
+/// [`auth_token_fn`](Self::auth_token_fn)): functions the socket calls
+/// itself, right before it emits each
+/// [`Instruction::Connect`](super::Instruction::Connect) (the first
+/// connect, every reconnect, and [`Socket::reconnect_with`](super::Socket::reconnect_with)).
+/// What a provider returns replaces the current params or token (params
+/// are wrapped in [`Secret`]), so every connection attempt carries fresh
+/// credentials and the driver has nothing to rebuild. A provider, when
+/// set, wins over values given by [`Socket::set_params`](super::Socket::set_params),
+/// [`Socket::set_auth_token`](super::Socket::set_auth_token) or
+/// `reconnect_with`. Providers run on the driver's task or thread, inside
+/// the command or input that starts the attempt: keep them quick (read a
+/// cached token; do not fetch one over the network).
 #[derive(Clone)]
 pub struct Config {
     /// The socket endpoint, e.g. `ws://localhost:4000/socket`
@@ -131,6 +156,12 @@ pub struct Config {
     pub params: Vec<(String, Secret)>,
     /// The Phoenix 1.8 auth token, sent as a `Sec-WebSocket-Protocol` value.
     pub auth_token: Option<Secret>,
+    /// Called before every connection attempt; its result replaces
+    /// [`params`](Self::params). See [Credentials that change](Self#credentials-that-change).
+    pub params_fn: Option<ParamsFn>,
+    /// Called before every connection attempt; its result replaces
+    /// [`auth_token`](Self::auth_token). See [Credentials that change](Self#credentials-that-change).
+    pub auth_token_fn: Option<TokenFn>,
     /// Extra HTTP headers for the upgrade request.
     pub headers: Vec<(String, Secret)>,
     /// The wire format. Default: [`V2Serializer`].
@@ -164,6 +195,8 @@ impl Config {
             endpoint: endpoint.into(),
             params: Vec::new(),
             auth_token: None,
+            params_fn: None,
+            auth_token_fn: None,
             headers: Vec::new(),
             serializer: Arc::new(V2Serializer),
             heartbeat_interval: Some(Duration::from_secs(30)),
@@ -188,6 +221,26 @@ impl Config {
         self
     }
 
+    /// Sets the provider of query parameters, called before every
+    /// connection attempt.
+    pub fn params_fn(
+        mut self,
+        provider: impl Fn() -> Vec<(String, String)> + Send + Sync + 'static,
+    ) -> Self {
+        self.params_fn = Some(Arc::new(provider));
+        self
+    }
+
+    /// Sets the provider of the auth token, called before every connection
+    /// attempt.
+    pub fn auth_token_fn(
+        mut self,
+        provider: impl Fn() -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.auth_token_fn = Some(Arc::new(provider));
+        self
+    }
+
     /// Adds an upgrade request header.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<Secret>) -> Self {
         self.headers.push((name.into(), value.into()));
@@ -203,6 +256,8 @@ impl fmt::Debug for Config {
             .field("endpoint", &self.endpoint)
             .field("param_keys", &keys)
             .field("auth_token", &self.auth_token.as_ref().map(|_| "***"))
+            .field("params_fn", &self.params_fn.as_ref().map(|_| "set"))
+            .field("auth_token_fn", &self.auth_token_fn.as_ref().map(|_| "set"))
             .field("header_names", &headers)
             .field("serializer", &self.serializer)
             .field("heartbeat_interval", &self.heartbeat_interval)
@@ -251,5 +306,16 @@ mod tests {
         assert!(!shown.contains("s3cr3t"));
         assert!(!shown.contains("xyz"));
         assert!(shown.contains("token"));
+        assert!(shown.contains("params_fn: None"), "{shown}");
+    }
+
+    #[test]
+    fn debug_says_whether_providers_are_set_but_never_calls_them() {
+        let c = Config::new("ws://h/socket")
+            .params_fn(|| panic!("Debug called the params provider"))
+            .auth_token_fn(|| panic!("Debug called the token provider"));
+        let shown = format!("{c:?}");
+        assert!(shown.contains(r#"params_fn: Some("set")"#), "{shown}");
+        assert!(shown.contains(r#"auth_token_fn: Some("set")"#), "{shown}");
     }
 }

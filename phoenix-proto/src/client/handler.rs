@@ -12,13 +12,14 @@
 //! a normal close; rejoins, heartbeats and reconnects are automatic (see
 //! [`Config`](super::Config)).
 //!
-//! A driver calls [`deliver_events`] after every input, between draining
-//! transmits:
+//! A driver calls [`deliver_events`] after every input, once it has carried
+//! out the socket's instructions (and carries out the ones the callbacks
+//! caused right after):
 //!
 //! ```
 //! use std::time::Instant;
 //! use phoenix_proto::client::handler::{deliver_events, Action, Context, Handler};
-//! use phoenix_proto::client::{Config, Socket, Transmit};
+//! use phoenix_proto::client::{Config, Instruction, Socket};
 //! use phoenix_proto::codec::Payload;
 //!
 //! struct Greeter;
@@ -39,11 +40,11 @@
 //! let mut socket = Socket::new(Config::new("ws://127.0.0.1:4000/socket"));
 //! let mut handler = Greeter;
 //! assert!(phoenix_proto::client::handler::init(&mut handler, &mut socket, now).is_none());
-//! assert!(matches!(socket.poll_transmit(), Some(Transmit::Connect(_))));
+//! assert!(matches!(socket.poll_instruction(), Some(Instruction::Connect(_))));
 //! socket.handle_connected(now);
 //! assert!(deliver_events(&mut handler, &mut socket, now).is_none());
 //! // handle_connected joined the lobby:
-//! assert!(matches!(socket.poll_transmit(), Some(Transmit::Send(_))));
+//! assert!(matches!(socket.poll_instruction(), Some(Instruction::Send(_))));
 //! ```
 
 use std::sync::Arc;
@@ -72,7 +73,9 @@ pub enum Action {
     ConnectTo {
         /// A new endpoint, or `None` to keep the current one.
         endpoint: Option<String>,
-        /// New query parameters, or `None` to keep the current ones.
+        /// New query parameters, or `None` to keep the current ones
+        /// ([`Config::params_fn`](super::Config::params_fn), when set,
+        /// replaces them at the attempt anyway).
         params: Option<Vec<(String, Secret)>>,
     },
     /// Close the connection and stop reconnecting (the handler keeps running).
@@ -228,7 +231,12 @@ pub trait Handler {
         Action::Continue
     }
 
-    /// The server refused a join.
+    /// The server refused a join with `status` (usually `error`) and
+    /// `response` (e.g. `{"reason":"unauthorized"}`). `will_retry` says
+    /// whether the channel tries again on the rejoin schedule
+    /// ([`Config::rejoin_after_refusal`](super::Config::rejoin_after_refusal));
+    /// when false, [`handle_channel_closed`](Self::handle_channel_closed)
+    /// follows.
     fn handle_join_error(
         &mut self,
         ctx: &mut Context<'_>,
@@ -236,8 +244,9 @@ pub trait Handler {
         topic: Arc<str>,
         status: String,
         response: Payload<'static>,
+        will_retry: bool,
     ) -> Action {
-        let _ = (ctx, channel, topic, status, response);
+        let _ = (ctx, channel, topic, status, response, will_retry);
         Action::Continue
     }
 
@@ -307,12 +316,14 @@ pub trait Handler {
     fn handle_call(&mut self, ctx: &mut Context<'_>, call: Self::Call) -> (Self::Reply, Action);
 }
 
-/// Hands one event to the matching callback.
+/// Hands one event to the matching callback, with every field it carries.
 pub fn dispatch<H: Handler + ?Sized>(
     handler: &mut H,
     ctx: &mut Context<'_>,
     event: Event,
 ) -> Action {
+    // Every pattern names all its fields (no `..`), so a field added to an
+    // event does not compile until it reaches its callback.
     match event {
         Event::Connected => handler.handle_connected(ctx),
         Event::Disconnected {
@@ -330,8 +341,8 @@ pub fn dispatch<H: Handler + ?Sized>(
             topic,
             status,
             response,
-            ..
-        } => handler.handle_join_error(ctx, channel, topic, status, response),
+            will_retry,
+        } => handler.handle_join_error(ctx, channel, topic, status, response, will_retry),
         Event::ChannelErrored {
             channel,
             topic,
@@ -427,4 +438,197 @@ pub fn deliver_call<H: Handler + ?Sized>(
 ) -> (H::Reply, Option<Stopped>) {
     let (reply, action) = handler.handle_call(&mut Context::new(socket, now), call);
     (reply, apply(socket, now, action))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::{Config, PushFailure};
+    use crate::codec::DecodeError;
+
+    /// Records each callback with everything it was given.
+    #[derive(Default)]
+    struct Recorder {
+        calls: Vec<String>,
+    }
+
+    impl Handler for Recorder {
+        type Info = ();
+        type Call = ();
+        type Reply = ();
+        fn handle_connected(&mut self, _: &mut Context<'_>) -> Action {
+            self.calls.push("connected".into());
+            Action::Continue
+        }
+        fn handle_disconnected(
+            &mut self,
+            _: &mut Context<'_>,
+            reason: DisconnectReason,
+            reconnect_in: Option<Duration>,
+        ) -> Action {
+            self.calls
+                .push(format!("disconnected {reason:?} {reconnect_in:?}"));
+            Action::Continue
+        }
+        fn handle_joined(
+            &mut self,
+            _: &mut Context<'_>,
+            channel: ChannelId,
+            topic: Arc<str>,
+            response: Payload<'static>,
+            rejoin: bool,
+        ) -> Action {
+            self.calls
+                .push(format!("joined {channel} {topic} {response:?} {rejoin}"));
+            Action::Continue
+        }
+        fn handle_join_error(
+            &mut self,
+            _: &mut Context<'_>,
+            channel: ChannelId,
+            topic: Arc<str>,
+            status: String,
+            response: Payload<'static>,
+            will_retry: bool,
+        ) -> Action {
+            self.calls.push(format!(
+                "join_error {channel} {topic} {status} {response:?} {will_retry}"
+            ));
+            Action::Continue
+        }
+        fn handle_channel_closed(
+            &mut self,
+            _: &mut Context<'_>,
+            channel: ChannelId,
+            topic: Arc<str>,
+            reason: ChannelCloseReason,
+        ) -> Action {
+            self.calls
+                .push(format!("closed {channel} {topic} {reason:?}"));
+            Action::Continue
+        }
+        fn handle_channel_errored(
+            &mut self,
+            _: &mut Context<'_>,
+            channel: ChannelId,
+            topic: Arc<str>,
+            reason: ChannelErrorReason,
+        ) -> Action {
+            self.calls
+                .push(format!("errored {channel} {topic} {reason:?}"));
+            Action::Continue
+        }
+        fn handle_message(
+            &mut self,
+            _: &mut Context<'_>,
+            channel: ChannelId,
+            topic: Arc<str>,
+            event: String,
+            payload: Payload<'static>,
+        ) -> Action {
+            self.calls
+                .push(format!("message {channel} {topic} {event} {payload:?}"));
+            Action::Continue
+        }
+        fn handle_reply(
+            &mut self,
+            _: &mut Context<'_>,
+            channel: ChannelId,
+            push: PushId,
+            outcome: PushOutcome,
+        ) -> Action {
+            self.calls
+                .push(format!("reply {channel} {push} {outcome:?}"));
+            Action::Continue
+        }
+        fn handle_malformed_frame(&mut self, _: &mut Context<'_>, error: DecodeError) -> Action {
+            self.calls.push(format!("malformed {error:?}"));
+            Action::Continue
+        }
+        fn handle_call(&mut self, _: &mut Context<'_>, _: ()) -> ((), Action) {
+            ((), Action::Continue)
+        }
+    }
+
+    #[test]
+    fn every_field_of_every_event_reaches_its_callback() {
+        let now = Instant::now();
+        let mut socket = Socket::new(Config::new("ws://h/socket"));
+        let mut handler = Recorder::default();
+        let (channel, push) = (ChannelId(3), PushId(4));
+        let topic: Arc<str> = Arc::from("t:1");
+        let json = |text: &str| Payload::raw_json(text).unwrap_or_else(|_| Payload::empty());
+        let malformed = crate::codec::decode_server_text("[").expect_err("not a frame");
+        let events = vec![
+            Event::Connected,
+            Event::Disconnected {
+                reason: DisconnectReason::HeartbeatTimeout,
+                reconnect_in: Some(Duration::from_millis(10)),
+            },
+            Event::Joined {
+                channel,
+                topic: topic.clone(),
+                response: json(r#"{"j":1}"#),
+                rejoin: true,
+            },
+            Event::JoinRefused {
+                channel,
+                topic: topic.clone(),
+                status: "error".into(),
+                response: json(r#"{"reason":"no"}"#),
+                will_retry: true,
+            },
+            Event::JoinRefused {
+                channel,
+                topic: topic.clone(),
+                status: "nope".into(),
+                response: json("{}"),
+                will_retry: false,
+            },
+            Event::ChannelErrored {
+                channel,
+                topic: topic.clone(),
+                reason: ChannelErrorReason::JoinTimeout,
+            },
+            Event::ChannelClosed {
+                channel,
+                topic: topic.clone(),
+                reason: ChannelCloseReason::ServerClosed,
+            },
+            Event::Message {
+                channel,
+                topic: topic.clone(),
+                event: "news".into(),
+                payload: json(r#"{"m":2}"#),
+            },
+            Event::PushDone {
+                push,
+                channel,
+                outcome: PushOutcome::Failed(PushFailure::ChannelCrashed),
+            },
+            Event::MalformedFrame {
+                error: malformed.clone(),
+            },
+        ];
+        for event in events {
+            let action = dispatch(&mut handler, &mut Context::new(&mut socket, now), event);
+            assert_eq!(action, Action::Continue);
+        }
+        let expected = vec![
+            "connected".to_owned(),
+            "disconnected HeartbeatTimeout Some(10ms)".to_owned(),
+            format!("joined channel#3 t:1 {:?} true", json(r#"{"j":1}"#)),
+            format!(
+                "join_error channel#3 t:1 error {:?} true",
+                json(r#"{"reason":"no"}"#)
+            ),
+            format!("join_error channel#3 t:1 nope {:?} false", json("{}")),
+            "errored channel#3 t:1 JoinTimeout".to_owned(),
+            "closed channel#3 t:1 ServerClosed".to_owned(),
+            format!("message channel#3 t:1 news {:?}", json(r#"{"m":2}"#)),
+            "reply channel#3 push#4 Failed(ChannelCrashed)".to_owned(),
+            format!("malformed {malformed:?}"),
+        ];
+        assert_eq!(handler.calls, expected);
+    }
 }

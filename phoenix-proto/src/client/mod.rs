@@ -10,17 +10,18 @@ mod error;
 mod event;
 pub mod handler;
 mod ids;
+mod instruction;
+mod retry_after;
 mod rng;
 mod socket;
 mod timers;
-mod transmit;
 
 pub use channel::ChannelState;
-pub use config::{Backoff, Config, Secret};
+pub use config::{Backoff, Config, ParamsFn, Secret, TokenFn};
 pub use error::{JoinError, LeaveError, PushError};
 pub use event::{
     ChannelCloseReason, ChannelErrorReason, DisconnectReason, Event, PushFailure, PushOutcome,
 };
 pub use ids::{ChannelId, PushId};
+pub use instruction::{ConnectRequest, Instruction, redact_query};
 pub use socket::{ConnectFailure, ConnectionState, Socket};
-pub use transmit::{ConnectRequest, Transmit, redact_query};

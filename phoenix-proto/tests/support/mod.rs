@@ -6,9 +6,9 @@
 //! microseconds.
 #![allow(dead_code, unreachable_pub, clippy::panic, clippy::expect_used)]
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use phoenix_proto::client::{Config, ConnectFailure, ConnectRequest, Event, Socket, Transmit};
+use phoenix_proto::client::{Config, ConnectFailure, ConnectRequest, Event, Instruction, Socket};
 use phoenix_proto::codec::{
     Message, WireMessage, WireRef, decode_client_binary, decode_client_text,
 };
@@ -68,18 +68,20 @@ impl Sim {
         sim
     }
 
-    /// Drains transmits, then events, as a driver must after every input.
+    /// Drains instructions, then events, as a driver must after every input.
     pub fn drain(&mut self) {
-        while let Some(t) = self.socket.poll_transmit() {
+        while let Some(t) = self.socket.poll_instruction() {
             match t {
-                Transmit::Connect(req) => {
+                Instruction::Connect(req) => {
                     self.connect_log.push((self.now - self.start, req.clone()));
                     self.wire.push(Wire::Connect(req));
                 }
-                Transmit::Send(WireMessage::Text(text)) => self.wire.push(Wire::Text(text)),
-                Transmit::Send(WireMessage::Binary(bytes)) => self.wire.push(Wire::Binary(bytes)),
-                Transmit::Close { code, reason } => self.wire.push(Wire::Close(code, reason)),
-                other => panic!("unknown transmit {other:?}"),
+                Instruction::Send(WireMessage::Text(text)) => self.wire.push(Wire::Text(text)),
+                Instruction::Send(WireMessage::Binary(bytes)) => {
+                    self.wire.push(Wire::Binary(bytes))
+                }
+                Instruction::Close { code, reason } => self.wire.push(Wire::Close(code, reason)),
+                other => panic!("unknown instruction {other:?}"),
             }
         }
         while let Some(e) = self.socket.poll_event() {
@@ -100,29 +102,25 @@ impl Sim {
         self.drain();
     }
 
-    /// The server refused the upgrade.
-    pub fn refuse(&mut self, status: u16, retry_after: Option<Duration>) {
-        self.socket.handle_connect_failed(
-            self.now,
-            ConnectFailure {
-                status: Some(status),
-                retry_after,
-                message: format!("HTTP {status}"),
-            },
-        );
-        self.drain();
+    /// The server refused the upgrade with HTTP `status` and this raw
+    /// `Retry-After` header, if any.
+    pub fn refuse(&mut self, status: u16, retry_after: Option<&str>) {
+        self.connect_failed(ConnectFailure::http(
+            status,
+            retry_after,
+            None,
+            SystemTime::now(),
+        ));
     }
 
     /// The TCP connect failed.
     pub fn unreachable(&mut self) {
-        self.socket.handle_connect_failed(
-            self.now,
-            ConnectFailure {
-                status: None,
-                retry_after: None,
-                message: "connection refused".into(),
-            },
-        );
+        self.connect_failed(ConnectFailure::new("connection refused"));
+    }
+
+    /// The driver could not open the connection.
+    pub fn connect_failed(&mut self, failure: ConnectFailure) {
+        self.socket.handle_connect_failed(self.now, failure);
         self.drain();
     }
 

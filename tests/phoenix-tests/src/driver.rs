@@ -1,8 +1,73 @@
 //! What a driver must offer the scenarios. Each driver crate gets a small
 //! adapter implementing these traits.
+//!
+//! # Adding a driver
+//!
+//! Say the crate is `phoenix-client-async-std`. Everything happens inside
+//! `tests/phoenix-tests`: one adapter file, one test file of one line, and a
+//! line each in `Cargo.toml` and `src/lib.rs`.
+//!
+//! 1. **The dependency**, in `tests/phoenix-tests/Cargo.toml`:
+//!    `phoenix-client-async-std.workspace = true` (the crate's entry in the
+//!    root's `[workspace.dependencies]` comes with adding it to the
+//!    workspace), plus whatever the adapter itself uses.
+//! 2. **The adapter**, `src/async_std_driver.rs`, declared in `src/lib.rs`
+//!    with `pub mod async_std_driver;`. It holds a unit struct implementing
+//!    [`Driver`] (`const NAME: &str = "async_std";`, the same word as the
+//!    test module below) and the impls of [`TestClient`] and [`TestChannel`]
+//!    for the driver's client and for a channel wrapper that owns the
+//!    channel's event stream. `src/tokio_driver.rs` is the model: it maps
+//!    the driver's errors and events to [`JoinFailure`], [`PushFailure`] and
+//!    [`Ev`] one to one.
+//! 3. **The tests**, `tests/async_std.rs`, one line (plus a `//!` line for
+//!    the `missing_docs` lint):
+//!
+//!    ```text
+//!    phoenix_tests::all_scenarios!(async_std, phoenix_tests::async_std_driver::AsyncStdDriver);
+//!    ```
+//!
+//!    That generates the module `async_std` with one test per scenario:
+//!    `async_std::join_and_echo`, and so on.
+//!
+//! Then `cargo test -p phoenix-tests -- async_std::` runs the new driver
+//! alone. Nothing else changes: the scenarios and their list are shared.
+//!
+//! # The contract, method by method
+//!
+//! - The harness polls every future below from a tokio runtime
+//!   ([`block_on`](crate::harness::block_on)), for the embedded server's
+//!   sake. An adapter must not rely on that: it runs its own runtime or
+//!   threads as its driver's users would, and uses no tokio type unless it
+//!   is the tokio adapter (whose `tokio::sync::Mutex` and
+//!   `tokio::time::timeout` are its own business). For timeouts,
+//!   [`crate::time::timeout`] works under any executor.
+//! - The futures must be `Send`, and the `&self` methods may run
+//!   concurrently: scenarios `join` a push with a join or with another push
+//!   on the same channel and expect them to overlap. A **blocking** driver
+//!   therefore runs each blocking call on a thread of its own inside the
+//!   async method, e.g. with [`unblock`] (runtime-neutral, below) or
+//!   `tokio::task::spawn_blocking`, its handles shared through an `Arc`;
+//!   calling the blocking function directly in the `async fn` would
+//!   serialise the two branches and deadlock those scenarios.
+//! - [`Driver::connect`] returns at once (it runs inside the async harness):
+//!   connecting happens in the background, as `Client::builder(..).connect()`
+//!   does. Every field of [`Options`] is applied; `heartbeat: None` turns
+//!   heartbeats off, `ca_der` is an extra root certificate (DER).
+//! - [`TestClient::wait_connected`] / [`TestClient::wait_disconnected`]
+//!   look at the current status first, then wait at most `within`.
+//! - [`TestClient::channel`] subscribes to the channel's events before it
+//!   returns, so no event is missed.
+//! - [`TestClient::shutdown`] is idempotent and finishes promptly (within
+//!   [`CLEANUP_LIMIT`](crate::harness::CLEANUP_LIMIT)): the harness calls it
+//!   for every client a scenario made, also for those the scenario already
+//!   shut down.
+//! - [`TestChannel::next_event`] returns `None` when nothing came within
+//!   `within` (or the stream ended).
 
-use std::future::Future;
-use std::sync::Arc;
+use std::future::{Future, poll_fn};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use phoenix_proto::client::{Backoff, ChannelCloseReason, ChannelErrorReason, DisconnectReason};
@@ -141,7 +206,8 @@ pub trait TestClient: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<DisconnectReason, String>> + Send;
     /// A channel for `topic` joined with `params`; its events are subscribed at once.
     fn channel(&self, topic: &str, params: Value) -> Self::Channel;
-    /// Stops the client.
+    /// Stops the client. Idempotent: the harness shuts every client down
+    /// after its scenario, also those the scenario shut down itself.
     fn shutdown(&self) -> impl Future<Output = ()> + Send;
 }
 
@@ -162,4 +228,70 @@ pub trait TestChannel: Send + Sync + 'static {
     fn next_event(&mut self, within: Duration) -> impl Future<Output = Option<Ev>> + Send;
     /// Leaves and waits until closed.
     fn leave(&self) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// Runs the blocking `f` on a thread of its own and waits for its result
+/// without blocking the executor that polls this future (any executor: it
+/// needs no runtime). A panic in `f` resumes in the caller. Dropping the
+/// future does not stop `f`; its result is then discarded.
+///
+/// For blocking drivers' adapters: `unblock(move || channel.join())`.
+pub async fn unblock<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    type Slot<T> = (Option<std::thread::Result<T>>, Option<Waker>);
+    let shared: Arc<Mutex<Slot<T>>> = Arc::new(Mutex::new((None, None)));
+    let theirs = shared.clone();
+    std::thread::spawn(move || {
+        let result = catch_unwind(AssertUnwindSafe(f));
+        let waker = {
+            let mut slot = theirs.lock().unwrap_or_else(PoisonError::into_inner);
+            slot.0 = Some(result);
+            slot.1.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    });
+    let result = poll_fn(|cx| {
+        let mut slot = shared.lock().unwrap_or_else(PoisonError::into_inner);
+        match slot.0.take() {
+            Some(result) => Poll::Ready(result),
+            None => {
+                slot.1 = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    })
+    .await;
+    result.unwrap_or_else(|panic| resume_unwind(panic))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::unblock;
+
+    #[test]
+    fn unblock_runs_blocking_calls_side_by_side_under_any_executor() {
+        let started = Instant::now();
+        let nap = || {
+            std::thread::sleep(Duration::from_millis(200));
+            7
+        };
+        // A plain block_on: no runtime at all.
+        let (a, b) = async_io::block_on(futures_util::future::join(unblock(nap), unblock(nap)));
+        assert_eq!((a, b), (7, 7));
+        assert!(
+            started.elapsed() < Duration::from_millis(390),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn unblock_passes_a_panic_on() {
+        let caught =
+            std::panic::catch_unwind(|| async_io::block_on(unblock(|| -> u8 { panic!("inside") })));
+        assert!(caught.is_err());
+    }
 }

@@ -1,5 +1,6 @@
 //! Where scenarios run: the embedded test server, or a real server from
-//! `PHOENIX_URL`.
+//! `PHOENIX_URL`. Scenarios get their [`Env`] from their
+//! [`Scope`](crate::harness::Scope), which stops it when they end.
 
 use phoenix_test_server::{ServerConfig, TestServer};
 
@@ -11,6 +12,10 @@ pub enum Outcome {
     /// Every assertion held.
     Passed,
     /// Not run here, and why (it needs the embedded server's controls).
+    /// The harness fails the test on it: a scenario that can leave itself
+    /// out must be marked in the list of
+    /// [`all_scenarios!`](crate::all_scenarios), so that it is ignored when
+    /// `PHOENIX_URL` is set and never gets here.
     LeftOut(String),
 }
 

@@ -10,8 +10,8 @@ use crate::client::config::Secret;
 use crate::client::error::{JoinError, LeaveError, PushError};
 use crate::client::event::{ChannelCloseReason, DisconnectReason, Event, PushFailure, PushOutcome};
 use crate::client::ids::{ChannelId, PushId};
+use crate::client::instruction::Instruction;
 use crate::client::timers::Timer;
-use crate::client::transmit::Transmit;
 
 use super::{ConnectionState, Push, RefTarget, Socket, after};
 
@@ -30,10 +30,22 @@ impl Socket {
     /// Closes the connection and stops reconnecting. Channels stay and
     /// rejoin on the next [`connect`](Self::connect); pushes waiting for a
     /// join keep their timeouts.
+    ///
+    /// # Shutdown order
+    /// When a connection is open or being opened, this queues an
+    /// [`Instruction::Close`] **after** every instruction already queued:
+    /// frames accepted before the disconnect (pushes, leaves, a heartbeat)
+    /// still go out, in order, and then the connection closes. Pushes sent
+    /// that way end with [`PushFailure::ConnectionLost`](crate::client::PushFailure::ConnectionLost),
+    /// since their replies can no longer arrive. A driver that is shutting
+    /// down carries out instructions up to and including that `Close`, then
+    /// stops; nothing it skips after the `Close` belongs to the closed
+    /// connection. With no connection open or being opened, nothing is
+    /// queued.
     pub fn disconnect(&mut self, now: Instant) {
         match self.state {
             ConnectionState::Connected | ConnectionState::Connecting => {
-                self.transmits.push_back(Transmit::Close {
+                self.instructions.push_back(Instruction::Close {
                     code: 1000,
                     reason: "client disconnect".to_owned(),
                 });
@@ -58,7 +70,9 @@ impl Socket {
 
     /// Changes the endpoint and/or the query parameters (a refreshed token,
     /// say) and reconnects with them now: the original library's
-    /// `{:connect, url, params, state}`.
+    /// `{:connect, url, params, state}`. When
+    /// [`Config::params_fn`](crate::client::Config::params_fn) is set, its
+    /// answer replaces `params` for the new attempt.
     pub fn reconnect_with(
         &mut self,
         now: Instant,
@@ -72,7 +86,7 @@ impl Socket {
             self.config.params = params;
         }
         if !matches!(self.state, ConnectionState::Disconnected { .. }) {
-            self.transmits.push_back(Transmit::Close {
+            self.instructions.push_back(Instruction::Close {
                 code: 1000,
                 reason: "reconnecting".to_owned(),
             });
@@ -83,12 +97,16 @@ impl Socket {
         self.start_connect();
     }
 
-    /// Replaces the query parameters used from the next connection attempt on.
+    /// Replaces the query parameters used from the next connection attempt
+    /// on (unless [`Config::params_fn`](crate::client::Config::params_fn)
+    /// is set: it replaces them again at every attempt).
     pub fn set_params(&mut self, params: Vec<(String, Secret)>) {
         self.config.params = params;
     }
 
-    /// Replaces the auth token used from the next connection attempt on.
+    /// Replaces the auth token used from the next connection attempt on
+    /// (unless [`Config::auth_token_fn`](crate::client::Config::auth_token_fn)
+    /// is set: it replaces it again at every attempt).
     pub fn set_auth_token(&mut self, token: Option<Secret>) {
         self.config.auth_token = token;
     }

@@ -14,7 +14,7 @@ use super::{ConnectFailure, ConnectionState, Socket, after};
 
 impl Socket {
     /// The driver opened the connection requested by the last
-    /// [`Transmit::Connect`](crate::client::Transmit::Connect).
+    /// [`Instruction::Connect`](crate::client::Instruction::Connect).
     pub fn handle_connected(&mut self, now: Instant) {
         if self.state != ConnectionState::Connecting {
             return;

@@ -7,26 +7,27 @@ use std::time::{Duration, Instant};
 use crate::codec::{EncodeError, HEARTBEAT, Message, PHOENIX_TOPIC, PHX_JOIN, PHX_LEAVE, Payload};
 
 use crate::client::channel::ChannelState;
+use crate::client::config::Secret;
 use crate::client::event::{
     ChannelCloseReason, ChannelErrorReason, DisconnectReason, Event, PushFailure, PushOutcome,
 };
-use crate::client::ids::{ChannelId, PushId};
+use crate::client::ids::{ChannelId, JoinRef, PushId, Ref};
+use crate::client::instruction::Instruction;
 use crate::client::timers::Timer;
-use crate::client::transmit::Transmit;
 
-use super::{ConnectionState, RefTarget, Socket, after};
+use super::{ConnectionState, RefTarget, SentWith, Socket, after};
 
 impl Socket {
-    pub(super) fn take_ref(&mut self, target: RefTarget) -> u64 {
-        self.next_ref += 1;
-        self.refs.insert(self.next_ref, target);
-        self.next_ref
+    pub(super) fn take_ref(&mut self, target: RefTarget) -> Ref {
+        self.last_ref = self.last_ref.next();
+        self.refs.insert(self.last_ref, target);
+        self.last_ref
     }
 
     pub(super) fn send(
         &mut self,
-        join_ref: Option<u64>,
-        msg_ref: u64,
+        join_ref: Option<JoinRef>,
+        msg_ref: Ref,
         topic: &str,
         event: &str,
         payload: &Payload<'_>,
@@ -42,14 +43,30 @@ impl Socket {
             },
         };
         let wire = self.config.serializer.encode(&message)?;
-        self.transmits.push_back(Transmit::Send(wire));
+        self.instructions.push_back(Instruction::Send(wire));
         Ok(())
     }
 
+    /// Refreshes the credentials and asks the driver to connect.
     pub(super) fn start_connect(&mut self) {
         self.state = ConnectionState::Connecting;
+        self.refresh_credentials();
         let request = self.connect_request();
-        self.transmits.push_back(Transmit::Connect(request));
+        self.instructions.push_back(Instruction::Connect(request));
+    }
+
+    /// Calls the configured providers and keeps what they return as the
+    /// current params and auth token.
+    fn refresh_credentials(&mut self) {
+        if let Some(params_fn) = self.config.params_fn.clone() {
+            self.config.params = params_fn()
+                .into_iter()
+                .map(|(key, value)| (key, Secret::new(value)))
+                .collect();
+        }
+        if let Some(auth_token_fn) = self.config.auth_token_fn.clone() {
+            self.config.auth_token = auth_token_fn().map(Secret::new);
+        }
     }
 
     pub(super) fn send_join(&mut self, now: Instant, id: ChannelId) {
@@ -58,9 +75,10 @@ impl Socket {
             return;
         };
         if let Some(old) = ch.join_ref.take() {
-            self.refs.remove(&old);
+            self.refs.remove(&old.join());
         }
-        ch.set_join_ref(Some(msg_ref));
+        let join_ref = JoinRef::of_join(msg_ref);
+        ch.join_ref = Some(join_ref);
         ch.state = ChannelState::Joining;
         self.timers
             .cancel(&mut ch.rejoin_deadline, Timer::Rejoin(id));
@@ -72,7 +90,7 @@ impl Socket {
         let topic = ch.topic.clone();
         let payload = ch.join_payload.clone();
         // join() refuses binary payloads, and JSON always encodes.
-        let _ = self.send(Some(msg_ref), msg_ref, &topic, PHX_JOIN, &payload);
+        let _ = self.send(Some(join_ref), msg_ref, &topic, PHX_JOIN, &payload);
     }
 
     pub(super) fn send_push(&mut self, id: PushId) -> Result<(), EncodeError> {
@@ -93,7 +111,7 @@ impl Socket {
             Ok(()) => {
                 if let Some(push) = self.pushes.get_mut(&id) {
                     push.payload = None;
-                    push.sent = Some((msg_ref, join_ref));
+                    push.sent = Some(SentWith { msg_ref, join_ref });
                 }
                 Ok(())
             }
@@ -110,8 +128,8 @@ impl Socket {
             return;
         };
         self.timers.cancel(&mut push.deadline, Timer::Push(id));
-        if let Some((msg_ref, _)) = push.sent {
-            self.refs.remove(&msg_ref);
+        if let Some(sent) = push.sent {
+            self.refs.remove(&sent.msg_ref);
         } else if let Some(ch) = self.channels.get_mut(&push.channel) {
             ch.held.retain(|held| *held != id);
         }
@@ -149,7 +167,10 @@ impl Socket {
             .cancel(&mut ch.rejoin_deadline, Timer::Rejoin(id));
         self.timers
             .cancel(&mut ch.reply_deadline, Timer::ChannelReply(id));
-        for msg_ref in [ch.join_ref, ch.leave_ref].into_iter().flatten() {
+        for msg_ref in [ch.join_ref.map(JoinRef::join), ch.leave_ref]
+            .into_iter()
+            .flatten()
+        {
             self.refs.remove(&msg_ref);
         }
         let held: Vec<PushId> = ch.held.drain(..).collect();
@@ -176,10 +197,9 @@ impl Socket {
             return;
         };
         ch.state = ChannelState::Errored;
-        if let Some(join_ref) = ch.join_ref {
-            self.refs.remove(&join_ref);
+        if let Some(join_ref) = ch.join_ref.take() {
+            self.refs.remove(&join_ref.join());
         }
-        ch.set_join_ref(None);
         self.timers
             .cancel(&mut ch.reply_deadline, Timer::ChannelReply(id));
         let topic = ch.topic.clone();
@@ -279,7 +299,7 @@ impl Socket {
             return;
         }
         if self.heartbeat_pending.is_some() {
-            self.transmits.push_back(Transmit::Close {
+            self.instructions.push_back(Instruction::Close {
                 code: 1000,
                 reason: "heartbeat timeout".to_owned(),
             });

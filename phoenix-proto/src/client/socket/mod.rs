@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::codec::Payload;
 use crate::url::{Transport, auth_token_protocols, connection_url};
@@ -10,10 +10,11 @@ use crate::url::{Transport, auth_token_protocols, connection_url};
 use super::channel::{Channel, ChannelState};
 use super::config::{Config, Secret};
 use super::event::Event;
-use super::ids::{ChannelId, PushId};
+use super::ids::{ChannelId, JoinRef, PushId, Ref};
+use super::instruction::{ConnectRequest, Instruction};
+use super::retry_after::parse_retry_after;
 use super::rng::Rng;
 use super::timers::Timers;
-use super::transmit::{ConnectRequest, Transmit};
 
 /// Where the connection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,28 +26,75 @@ pub enum ConnectionState {
         /// Whether the socket will try again by itself.
         reconnecting: bool,
     },
-    /// A [`Transmit::Connect`] was issued; waiting for the driver's report.
+    /// An [`Instruction::Connect`] was issued; waiting for the driver's report.
     Connecting,
     /// The connection is open.
     Connected,
 }
 
-/// Why the driver could not open a connection.
+/// Why the driver could not open a connection, for
+/// [`Socket::handle_connect_failed`]. Build it with [`ConnectFailure::new`]
+/// (no HTTP answer) or [`ConnectFailure::http`] (the server answered the
+/// upgrade with a status).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConnectFailure {
     /// The HTTP status when the server answered the upgrade with one.
     pub status: Option<u16>,
-    /// The server's `Retry-After`, parsed, when present.
+    /// How long the server asked us to wait (its `Retry-After`), when it
+    /// sent one that parses.
     pub retry_after: Option<Duration>,
     /// A description for people.
     pub message: String,
 }
 
+impl ConnectFailure {
+    /// A failure without an HTTP answer: DNS, TCP, TLS, a timeout, a
+    /// broken upgrade response.
+    pub fn new(message: impl Into<String>) -> Self {
+        ConnectFailure {
+            status: None,
+            retry_after: None,
+            message: message.into(),
+        }
+    }
+
+    /// The server answered the upgrade with HTTP `status` (403 when the
+    /// app's `connect/3` said no, 429 or 503 when overloaded).
+    ///
+    /// `retry_after` and `date` are the raw values of the response's
+    /// `Retry-After` and `Date` headers, when present; `now` is the
+    /// driver's wall clock. `Retry-After` is read as RFC 9110 section
+    /// 10.2.3 says: either a number of seconds, or an HTTP-date, which is
+    /// measured from the server's `Date` when that parses (so a skewed
+    /// client clock does not matter) and from `now` otherwise. A date in
+    /// the past means no wait; a value that does not parse is ignored.
+    /// Waits are capped at 2^31 seconds (about 68 years).
+    pub fn http(
+        status: u16,
+        retry_after: Option<&str>,
+        date: Option<&str>,
+        now: SystemTime,
+    ) -> Self {
+        ConnectFailure {
+            status: Some(status),
+            retry_after: retry_after.and_then(|value| parse_retry_after(value, date, now)),
+            message: format!("the server answered the upgrade with HTTP {status}"),
+        }
+    }
+}
+
+/// The longest delay a timer is armed with (about 68 years), so that
+/// `now + delay` cannot overflow whatever a schedule or a server says.
+const MAX_DELAY: Duration = Duration::from_secs(1 << 31);
+
 /// The instant `delay` after `now`, at least a millisecond later: a timer
 /// never fires in the same `handle_timeout` call that set it, so a zero
 /// timeout or a zero backoff step cannot make the machine spin.
 fn after(now: Instant, delay: Duration) -> Instant {
-    now + delay.max(Duration::from_millis(1))
+    let delay = delay.clamp(Duration::from_millis(1), MAX_DELAY);
+    now.checked_add(delay)
+        .unwrap_or_else(|| now + Duration::from_millis(1))
 }
 
 /// What a ref in flight stands for.
@@ -67,8 +115,15 @@ struct Push {
     /// Kept until the push is sent.
     payload: Option<Payload<'static>>,
     deadline: Option<Instant>,
-    /// The ref and join_ref it went out with.
-    sent: Option<(u64, u64)>,
+    /// How it went out, once sent.
+    sent: Option<SentWith>,
+}
+
+/// The refs a push went out with.
+#[derive(Debug, Clone, Copy)]
+struct SentWith {
+    msg_ref: Ref,
+    join_ref: JoinRef,
 }
 
 /// The Phoenix Channels client as a deterministic state machine.
@@ -77,23 +132,39 @@ struct Push {
 /// carries `now`, and every effect is an output the driver drains.
 ///
 /// # Methods
+/// * **Getters**: [`config`](Self::config),
+///   [`connection_state`](Self::connection_state),
+///   [`is_connected`](Self::is_connected),
+///   [`channel_state`](Self::channel_state),
+///   [`channel_topic`](Self::channel_topic),
+///   [`channel_for_topic`](Self::channel_for_topic),
+///   [`pending_pushes`](Self::pending_pushes),
+///   [`connect_request`](Self::connect_request).
 /// * **Commands** from the application: [`connect`](Self::connect),
-///   [`disconnect`](Self::disconnect), [`join`](Self::join),
-///   [`leave`](Self::leave), [`push`](Self::push),
-///   [`reconnect_with`](Self::reconnect_with).
+///   [`disconnect`](Self::disconnect),
+///   [`reconnect_with`](Self::reconnect_with),
+///   [`set_params`](Self::set_params),
+///   [`set_auth_token`](Self::set_auth_token), [`join`](Self::join),
+///   [`join_with_timeout`](Self::join_with_timeout), [`leave`](Self::leave),
+///   [`push`](Self::push), [`push_with_timeout`](Self::push_with_timeout).
 /// * **Inputs** from the driver: [`handle_connected`](Self::handle_connected),
+///   [`handle_connect_failed`](Self::handle_connect_failed),
 ///   [`handle_message`](Self::handle_message),
 ///   [`handle_closed`](Self::handle_closed),
-///   [`handle_connect_failed`](Self::handle_connect_failed),
+///   [`handle_transport_error`](Self::handle_transport_error),
 ///   [`handle_timeout`](Self::handle_timeout).
-/// * **Outputs**: [`poll_transmit`](Self::poll_transmit) (what to do on the
-///   wire), [`poll_event`](Self::poll_event) (what to tell the application),
-///   [`poll_timeout`](Self::poll_timeout) (when to call `handle_timeout`).
+/// * **Outputs**: [`poll_instruction`](Self::poll_instruction) (what to do
+///   on the wire), [`poll_event`](Self::poll_event) (what to tell the
+///   application), [`poll_timeout`](Self::poll_timeout) (when to call
+///   `handle_timeout`), and [`has_output`](Self::has_output) (whether the
+///   first two have anything).
 ///
 /// # Drain order
 /// After **every** command or input, the driver drains, in this order:
-/// 1. `poll_transmit` until `None`, carrying out each instruction in order
-///    (a `Connect` replaces the connection; a `Close` ends it);
+/// 1. `poll_instruction` until `None`, carrying out each instruction in order
+///    (a `Connect` replaces the connection; a `Close` ends it). A driver
+///    that is stopping carries out instructions up to and including the
+///    `Close` that [`disconnect`](Self::disconnect) queued, then stops;
 /// 2. `poll_event` until `None`, handing each event to the application
 ///    (which may issue commands: drain again after them);
 /// 3. `poll_timeout`, then waits until that instant, a message from the
@@ -102,19 +173,19 @@ struct Push {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use phoenix_proto::client::{Config, Event, Socket, Transmit};
+/// use phoenix_proto::client::{Config, Event, Instruction, Socket};
 /// use phoenix_proto::codec::{Payload, WireMessage, WireRef};
 ///
 /// let mut socket = Socket::new(Config::new("ws://127.0.0.1:4000/socket"));
 /// let start = Instant::now();
 /// socket.connect(start);
-/// let Some(Transmit::Connect(request)) = socket.poll_transmit() else { unreachable!() };
+/// let Some(Instruction::Connect(request)) = socket.poll_instruction() else { unreachable!() };
 /// assert_eq!(request.url, "ws://127.0.0.1:4000/socket/websocket?vsn=2.0.0");
 ///
 /// // The driver opened the WebSocket.
 /// socket.handle_connected(start);
 /// let lobby = socket.join(start, "room:lobby", Payload::empty())?;
-/// let Some(Transmit::Send(WireMessage::Text(join))) = socket.poll_transmit() else { unreachable!() };
+/// let Some(Instruction::Send(WireMessage::Text(join))) = socket.poll_instruction() else { unreachable!() };
 /// assert_eq!(join, r#"["1","1","room:lobby","phx_join",{}]"#);
 ///
 /// // The server answered.
@@ -131,19 +202,20 @@ struct Push {
 pub struct Socket {
     config: Config,
     state: ConnectionState,
-    next_ref: u64,
+    last_ref: Ref,
     next_channel: u64,
     next_push: u64,
     channels: BTreeMap<ChannelId, Channel>,
     topics: BTreeMap<Arc<str>, ChannelId>,
     pushes: BTreeMap<PushId, Push>,
-    refs: HashMap<u64, RefTarget>,
-    heartbeat_pending: Option<u64>,
+    /// What each ref in flight stands for (looked up, never iterated).
+    refs: HashMap<Ref, RefTarget>,
+    heartbeat_pending: Option<Ref>,
     heartbeat_deadline: Option<Instant>,
     reconnect_deadline: Option<Instant>,
     reconnect_attempts: u32,
     timers: Timers,
-    transmits: VecDeque<Transmit>,
+    instructions: VecDeque<Instruction>,
     events: VecDeque<Event>,
     rng: Rng,
 }
@@ -157,7 +229,7 @@ impl Socket {
             state: ConnectionState::Disconnected {
                 reconnecting: false,
             },
-            next_ref: 0,
+            last_ref: Ref::NONE_YET,
             next_channel: 0,
             next_push: 0,
             channels: BTreeMap::new(),
@@ -169,7 +241,7 @@ impl Socket {
             reconnect_deadline: None,
             reconnect_attempts: 0,
             timers: Timers::default(),
-            transmits: VecDeque::new(),
+            instructions: VecDeque::new(),
             events: VecDeque::new(),
             rng,
         }
@@ -212,8 +284,11 @@ impl Socket {
         self.pushes.len()
     }
 
-    /// The request the next connection attempt will use (built from the
-    /// current endpoint, params and auth token).
+    /// The request built from the current endpoint, params and auth token.
+    /// Each connection attempt first calls the providers of
+    /// [`Config::params_fn`] and [`Config::auth_token_fn`], when set, and
+    /// stores what they return; this getter calls neither, so it shows what
+    /// the last attempt used, or the next one when no provider is set.
     pub fn connect_request(&self) -> ConnectRequest {
         let params: Vec<(&str, &str)> = self
             .config
@@ -247,14 +322,15 @@ impl Socket {
 
     // ----- outputs -------------------------------------------------------
 
-    /// Whether transmits or events are waiting to be polled.
+    /// Whether instructions or events are waiting to be polled.
     pub fn has_output(&self) -> bool {
-        !self.transmits.is_empty() || !self.events.is_empty()
+        !self.instructions.is_empty() || !self.events.is_empty()
     }
 
-    /// The next thing to do on the wire.
-    pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+    /// The next thing to do on the wire, in the order the socket decided
+    /// it: carry each out before taking the next.
+    pub fn poll_instruction(&mut self) -> Option<Instruction> {
+        self.instructions.pop_front()
     }
 
     /// The next event for the application.

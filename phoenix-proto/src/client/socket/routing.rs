@@ -9,14 +9,14 @@ use crate::client::channel::ChannelState;
 use crate::client::event::{
     ChannelCloseReason, ChannelErrorReason, Event, PushFailure, PushOutcome,
 };
-use crate::client::ids::{ChannelId, PushId};
+use crate::client::ids::{ChannelId, JoinRef, PushId, Ref};
 use crate::client::timers::Timer;
 
 use super::{RefTarget, Socket};
 
 impl Socket {
     pub(super) fn on_reply(&mut self, now: Instant, reply: Reply<'_>) {
-        let Some(msg_ref) = reply.msg_ref.as_deref().and_then(|r| r.parse::<u64>().ok()) else {
+        let Some(msg_ref) = reply.msg_ref.as_deref().and_then(Ref::parse) else {
             return;
         };
         let Some(target) = self.refs.get(&msg_ref).copied() else {
@@ -57,7 +57,7 @@ impl Socket {
                             None => true,
                             Some(jr) => push
                                 .sent
-                                .is_some_and(|(_, sent_jr)| jr.parse::<u64>() == Ok(sent_jr)),
+                                .is_some_and(|sent| JoinRef::parse(jr) == Some(sent.join_ref)),
                         }
                 });
                 if current {
@@ -77,14 +77,14 @@ impl Socket {
         &mut self,
         now: Instant,
         id: ChannelId,
-        msg_ref: u64,
+        msg_ref: Ref,
         reply: Reply<'_>,
     ) {
         let Some(ch) = self.channels.get_mut(&id) else {
             return;
         };
         if ch.state != ChannelState::Joining
-            || ch.join_ref != Some(msg_ref)
+            || ch.join_ref.map(JoinRef::join) != Some(msg_ref)
             || *ch.topic != *reply.topic
             || !ch.accepts(reply.join_ref.as_deref())
         {
@@ -124,7 +124,7 @@ impl Socket {
         });
         if will_retry {
             ch.state = ChannelState::Errored;
-            ch.set_join_ref(None);
+            ch.join_ref = None;
             self.schedule_rejoin(now, id);
         } else {
             self.close_channel(

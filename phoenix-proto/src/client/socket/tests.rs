@@ -37,7 +37,7 @@ fn zero_timeouts_and_zero_backoff_do_not_spin() {
         assert!(socket.poll_timeout().unwrap() > now + Duration::from_millis(ms));
     }
     let mut frames = 0;
-    while socket.poll_transmit().is_some() {
+    while socket.poll_instruction().is_some() {
         frames += 1;
     }
     // Join, leave-after-timeout and rejoin cycles, a few per millisecond at most.
@@ -66,4 +66,40 @@ fn no_timer_outlives_what_it_was_for() {
     socket.disconnect(now);
     assert_eq!(socket.armed_timers(), 0);
     assert_eq!(socket.poll_timeout(), None);
+}
+
+#[test]
+fn the_type_doc_lists_every_public_method() {
+    let main = include_str!("mod.rs");
+    let doc = main
+        .split_once("/// # Methods")
+        .and_then(|(_, rest)| rest.split_once("/// # Drain order"))
+        .map(|(methods, _)| methods)
+        .expect("a # Methods section before # Drain order");
+    // Only the `impl Socket` blocks: mod.rs also holds ConnectFailure's.
+    let socket_impl = main
+        .split_once("\nimpl Socket {")
+        .map_or(main, |(_, rest)| rest);
+    let files = [
+        socket_impl,
+        include_str!("commands.rs"),
+        include_str!("inputs.rs"),
+        include_str!("lifecycle.rs"),
+        include_str!("routing.rs"),
+    ];
+    let mut seen = 0;
+    for line in files.iter().flat_map(|file| file.lines()) {
+        let Some(signature) = line.strip_prefix("    pub fn ") else {
+            continue;
+        };
+        let name = signature.split(['(', '<']).next().unwrap_or_default();
+        if name != "new" {
+            seen += 1;
+            assert!(
+                doc.contains(&format!("(Self::{name})")),
+                "Socket::{name} is missing from the # Methods list"
+            );
+        }
+    }
+    assert!(seen >= 28, "only {seen} public methods found");
 }

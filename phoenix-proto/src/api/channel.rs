@@ -4,50 +4,22 @@
 use std::fmt;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
+use futures_channel::oneshot;
 use futures_util::Stream;
-use phoenix_proto::client::{ChannelCloseReason, ChannelErrorReason, ChannelId, PushOutcome};
-use phoenix_proto::codec::{EncodeError, Payload};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::{mpsc, oneshot};
 
-use crate::client::Client;
-use crate::driver::Inbox;
-use crate::error::{JoinError, LeaveError, PushError};
-use crate::router::{Command, Router};
-
-/// Something that happened on a channel, from [`Channel::events`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ChannelEvent {
-    /// A push or broadcast from the server.
-    Message {
-        /// The event name.
-        event: String,
-        /// The payload: JSON (deserialize it with [`Payload::deserialize`]) or bytes.
-        payload: Payload<'static>,
-    },
-    /// The channel lost its server side and will rejoin by itself.
-    Errored(ChannelErrorReason),
-    /// The channel joined again after an error or a reconnect.
-    Rejoined {
-        /// The server's join response.
-        response: Payload<'static>,
-    },
-    /// The server refused a rejoin.
-    JoinRefused {
-        /// The status.
-        status: String,
-        /// The response.
-        response: Payload<'static>,
-    },
-    /// The channel is closed for good; the stream ends after this.
-    Closed(ChannelCloseReason),
-}
+use super::client::Shared;
+use super::error::{JoinError, LeaveError, PushError};
+use super::events::{ChannelEvent, EventReceiver, EventSender, event_queue};
+use super::message::{Command, Inbox, Request};
+use super::presence::{PresenceHandle, PresenceShared};
+use crate::client::{ChannelId, PushOutcome};
+use crate::codec::{EncodeError, Payload};
 
 /// A reply to a push.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,11 +32,12 @@ pub struct Reply {
 
 struct ChannelShared {
     id: Arc<OnceLock<ChannelId>>,
-    tx: Mutex<Option<mpsc::Sender<ChannelEvent>>>,
-    rx: Mutex<Option<mpsc::Receiver<ChannelEvent>>>,
+    tx: Arc<Mutex<Option<EventSender>>>,
+    rx: Mutex<Option<EventReceiver>>,
     subscribed: Arc<AtomicBool>,
-    /// The socket's inbox, to leave the channel when the last handle goes.
-    socket: mpsc::Sender<Inbox<Router>>,
+    presence: Arc<OnceLock<PresenceShared>>,
+    /// The socket, to leave the channel when the last handle goes.
+    socket: Arc<Shared>,
 }
 
 impl Drop for ChannelShared {
@@ -72,34 +45,34 @@ impl Drop for ChannelShared {
     /// nobody can push, leave or read any more, so leave the channel
     /// rather than keep it joined, and free its topic.
     fn drop(&mut self) {
-        let Some(&channel) = self.id.get() else {
-            return;
-        };
-        let (done, _ignored) = oneshot::channel();
-        let leave = Inbox::Info(Command::Leave { channel, done });
-        match self.socket.try_send(leave) {
-            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
-            Err(mpsc::error::TrySendError::Full(leave)) => {
-                // The queue is full: wait for room on the runtime, if any.
-                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                    let socket = self.socket.clone();
-                    runtime.spawn(async move {
-                        let _ = socket.send(leave).await;
-                    });
-                }
-            }
+        if let Some(&channel) = self.id.get() {
+            let leave = Request::Leave {
+                channel,
+                done: None,
+            };
+            self.socket.inbox.send_now(Inbox::Info(Command(leave)));
         }
     }
 }
 
-/// One topic on a [`Client`]. Cheap to clone; `Send + Sync`.
+pub(crate) fn take<T>(slot: &Mutex<Option<T>>) -> Option<T> {
+    slot.lock().unwrap_or_else(PoisonError::into_inner).take()
+}
+
+fn is_some<T>(slot: &Mutex<Option<T>>) -> bool {
+    slot.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .is_some()
+}
+
+/// One topic on a [`Client`](super::Client). Cheap to clone; `Send + Sync`.
 ///
-/// Make it with [`Client::channel`], optionally take its
-/// [`events`](Self::events) stream, then [`join`](Self::join). When the
-/// last clone and its events stream are dropped, the channel is left.
+/// Make it with [`Client::channel`](super::Client::channel), optionally
+/// take its [`events`](Self::events) stream, then [`join`](Self::join).
+/// When the last clone and its events stream are dropped, the channel is
+/// left.
 #[derive(Clone)]
 pub struct Channel {
-    client: Client,
     topic: Arc<str>,
     params: Result<Payload<'static>, EncodeError>,
     shared: Arc<ChannelShared>,
@@ -116,22 +89,20 @@ impl fmt::Debug for Channel {
 
 impl Channel {
     pub(crate) fn new(
-        client: Client,
+        socket: Arc<Shared>,
         topic: String,
         params: Result<Payload<'static>, EncodeError>,
-        capacity: usize,
     ) -> Self {
-        let (tx, rx) = mpsc::channel(capacity);
-        let socket = client.inbox().clone();
+        let (tx, rx) = event_queue(socket.channel_capacity, socket.room.clone());
         Channel {
-            client,
             topic: topic.into(),
             params,
             shared: Arc::new(ChannelShared {
                 id: Arc::new(OnceLock::new()),
-                tx: Mutex::new(Some(tx)),
+                tx: Arc::new(Mutex::new(Some(tx))),
                 rx: Mutex::new(Some(rx)),
                 subscribed: Arc::new(AtomicBool::new(false)),
+                presence: Arc::new(OnceLock::new()),
                 socket,
             }),
         }
@@ -147,7 +118,7 @@ impl Channel {
     /// message. While nobody has taken it (or after it is dropped) the
     /// channel's events are not queued.
     pub fn events(&self) -> Option<ChannelEvents> {
-        let rx = self.shared.rx.lock().ok()?.take()?;
+        let rx = take(&self.shared.rx)?;
         self.shared.subscribed.store(true, Ordering::Release);
         Some(ChannelEvents {
             rx,
@@ -155,12 +126,26 @@ impl Channel {
         })
     }
 
+    /// This channel's presence list, kept in sync by the socket: the
+    /// server's `presence_state` and `presence_diff` are applied as they
+    /// arrive (diffs held until the state) and the list is reset on every
+    /// rejoin. Ask for it before [`join`](Self::join) so the first state is
+    /// not missed. The messages still reach [`events`](Self::events) too.
+    pub fn presence(&self) -> PresenceHandle {
+        PresenceHandle::new(
+            self.shared
+                .presence
+                .get_or_init(PresenceShared::new)
+                .clone(),
+        )
+    }
+
     /// Joins with the socket's default timeout and returns the server's
     /// response.
     ///
     /// The timeout runs from the moment the join is sent: while the socket
     /// is not connected the join waits for the connection (across
-    /// reconnects), so bound the whole wait with `tokio::time::timeout` if
+    /// reconnects), so bound the whole wait with your runtime's timeout if
     /// the server may be unreachable. Dropping this future does not cancel
     /// the join: the handle keeps its channel and can still push or leave.
     ///
@@ -185,30 +170,34 @@ impl Channel {
 
     async fn join_inner(&self, timeout: Option<Duration>) -> Result<Payload<'static>, JoinError> {
         let payload = self.params.clone().map_err(JoinError::Encode)?;
-        // Room in the queue first: if this future is dropped while waiting
-        // for it, the handle has given nothing away and can still join.
-        let Ok(permit) = self.client.inbox().reserve().await else {
-            // The socket is gone: end this channel's events stream as well.
-            drop(self.shared.tx.lock().ok().and_then(|mut tx| tx.take()));
-            return Err(JoinError::SocketGone);
-        };
-        let events = self
-            .shared
-            .tx
-            .lock()
-            .ok()
-            .and_then(|mut tx| tx.take())
-            .ok_or(JoinError::AlreadyJoined)?;
+        if !is_some(&self.shared.tx) {
+            return Err(JoinError::AlreadyJoined);
+        }
         let (done_tx, done_rx) = oneshot::channel();
-        permit.send(Inbox::Info(Command::Join {
+        let join = Request::Join {
             topic: self.topic.to_string(),
             payload,
             timeout,
-            events,
+            events: self.shared.tx.clone(),
             subscribed: self.shared.subscribed.clone(),
             id: self.shared.id.clone(),
+            presence: self.shared.presence.clone(),
             done: done_tx,
-        }));
+        };
+        match self
+            .shared
+            .socket
+            .inbox
+            .send(Inbox::Info(Command(join)))
+            .await
+        {
+            Ok(()) => {}
+            Err(_) => {
+                // The socket is gone: end this channel's events stream too.
+                drop(take(&self.shared.tx));
+                return Err(JoinError::SocketGone);
+            }
+        }
         done_rx.await.map_err(|_| JoinError::SocketGone)?
     }
 
@@ -275,13 +264,14 @@ impl Channel {
     ) -> Result<Reply, PushError> {
         let channel = self.id().ok_or(PushError::NotJoined)?;
         let (tx, rx) = oneshot::channel();
-        self.client
-            .send(Command::Push {
+        self.shared
+            .socket
+            .send(Request::Push {
                 channel,
                 event: event.to_owned(),
                 payload,
                 timeout,
-                done: tx,
+                done: Some(tx),
             })
             .await
             .map_err(|_| PushError::SocketGone)?;
@@ -289,9 +279,6 @@ impl Channel {
             PushOutcome::Reply { status, response } => Ok(Reply { status, response }),
             PushOutcome::Timeout => Err(PushError::Timeout),
             PushOutcome::Failed(failure) => Err(PushError::Failed(failure)),
-            // PushOutcome is non_exhaustive; an outcome this version does not
-            // know is still an outcome without a reply.
-            other => Err(PushError::Unknown(format!("{other:?}"))),
         }
     }
 
@@ -303,14 +290,14 @@ impl Channel {
     /// [`PushError::NotJoined`] or [`PushError::SocketGone`].
     pub async fn cast(&self, event: &str, payload: Payload<'static>) -> Result<(), PushError> {
         let channel = self.id().ok_or(PushError::NotJoined)?;
-        let (tx, _discarded) = oneshot::channel();
-        self.client
-            .send(Command::Push {
+        self.shared
+            .socket
+            .send(Request::Push {
                 channel,
                 event: event.to_owned(),
                 payload,
                 timeout: None,
-                done: tx,
+                done: None,
             })
             .await
             .map_err(|_| PushError::SocketGone)
@@ -324,8 +311,12 @@ impl Channel {
     pub async fn leave(&self) -> Result<(), LeaveError> {
         let channel = self.id().ok_or(LeaveError::NotJoined)?;
         let (tx, rx) = oneshot::channel();
-        self.client
-            .send(Command::Leave { channel, done: tx })
+        self.shared
+            .socket
+            .send(Request::Leave {
+                channel,
+                done: Some(tx),
+            })
             .await
             .map_err(|_| LeaveError::SocketGone)?;
         rx.await.map_err(|_| LeaveError::SocketGone)?
@@ -337,7 +328,7 @@ impl Channel {
 /// It keeps the channel alive like a [`Channel`] handle does: the channel
 /// is left when the last handle and its stream are dropped.
 pub struct ChannelEvents {
-    rx: mpsc::Receiver<ChannelEvent>,
+    rx: EventReceiver,
     _channel: Arc<ChannelShared>,
 }
 
@@ -352,14 +343,23 @@ impl fmt::Debug for ChannelEvents {
 impl ChannelEvents {
     /// The next event, or `None` once the channel is closed.
     pub async fn recv(&mut self) -> Option<ChannelEvent> {
-        self.rx.recv().await
+        std::future::poll_fn(|cx| self.rx.poll_recv(cx)).await
+    }
+
+    /// The next event if one is queued now. `Err(true)` once the stream has
+    /// ended, `Err(false)` when nothing is queued yet.
+    ///
+    /// # Errors
+    /// As above.
+    pub fn try_recv(&mut self) -> Result<ChannelEvent, bool> {
+        self.rx.try_recv()
     }
 }
 
 impl Stream for ChannelEvents {
     type Item = ChannelEvent;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
-        self.rx.poll_recv(cx)
+    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().rx.poll_recv(cx)
     }
 }

@@ -1,62 +1,38 @@
 //! The router: the [`Handler`] behind the async API. It turns the core's
 //! events into answers for waiting futures and into channel streams, and
-//! the handles' commands into core commands. The same driver runs it as
-//! runs user handlers.
+//! the handles' commands into core commands. Every loop (async or
+//! blocking) runs it exactly as it runs a user's handler.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
-use phoenix_proto::client::handler::{Action, Context, Handler};
-use phoenix_proto::client::{
-    ChannelCloseReason, ChannelErrorReason, ChannelId, DisconnectReason, PushId, PushOutcome,
-};
-use phoenix_proto::codec::Payload;
-use tokio::sync::{mpsc, oneshot, watch};
+use futures_channel::oneshot;
+use futures_util::task::AtomicWaker;
 use tracing::{debug, warn};
 
-use crate::channel::ChannelEvent;
-use crate::client::Status;
-use crate::driver::{MAX_BATCH, Wait};
-use crate::error::{JoinError, LeaveError, PushError};
-
-/// Requests from handles to the router.
-pub(crate) enum Command {
-    Join {
-        topic: String,
-        payload: Payload<'static>,
-        timeout: Option<Duration>,
-        events: mpsc::Sender<ChannelEvent>,
-        subscribed: Arc<AtomicBool>,
-        /// Set by the router as soon as the socket accepts the join, so the
-        /// handle knows its channel even if the `join()` future is dropped.
-        id: Arc<OnceLock<ChannelId>>,
-        done: oneshot::Sender<Result<Payload<'static>, JoinError>>,
-    },
-    Push {
-        channel: ChannelId,
-        event: String,
-        payload: Payload<'static>,
-        timeout: Option<Duration>,
-        done: oneshot::Sender<Result<PushOutcome, PushError>>,
-    },
-    Leave {
-        channel: ChannelId,
-        done: oneshot::Sender<Result<(), LeaveError>>,
-    },
-    Connect,
-    Disconnect,
-}
+use super::error::{JoinError, LeaveError, PushError};
+use super::events::{ChannelEvent, EventSender, Refused};
+use super::message::{Command, MAX_BATCH, Request};
+use super::presence::PresenceShared;
+use super::status::{Status, StatusSender};
+use crate::client::handler::{Action, Context, Handler};
+use crate::client::{
+    ChannelCloseReason, ChannelErrorReason, ChannelId, DisconnectReason, PushId, PushOutcome,
+};
+use crate::codec::Payload;
 
 struct Route {
-    events: mpsc::Sender<ChannelEvent>,
+    events: EventSender,
     subscribed: Arc<AtomicBool>,
     /// Events that did not fit in the queue; delivered before anything new,
-    /// and while any wait here the driver reads nothing from the network.
+    /// and while any wait here the loop reads nothing from the network.
     overflow: VecDeque<ChannelEvent>,
     join_waiter: Option<oneshot::Sender<Result<Payload<'static>, JoinError>>>,
     leave_waiter: Option<oneshot::Sender<Result<(), LeaveError>>>,
+    presence: Arc<OnceLock<PresenceShared>>,
 }
 
 impl Route {
@@ -73,10 +49,8 @@ impl Route {
             self.overflow.push_back(event);
             return;
         }
-        match self.events.try_send(event) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(event)) => self.overflow.push_back(event),
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        if let Err(Refused::Full(event)) = self.events.try_send(event) {
+            self.overflow.push_back(event);
         }
     }
 
@@ -84,46 +58,58 @@ impl Route {
         while let Some(event) = self.overflow.pop_front() {
             match self.events.try_send(event) {
                 Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(event)) => {
+                Err(Refused::Full(event)) => {
                     self.overflow.push_front(event);
                     return;
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => {
+                Err(Refused::Closed) => {
                     self.overflow.clear();
                     return;
                 }
             }
         }
     }
+
+    fn blocked(&self) -> bool {
+        self.listening() && (self.events.room() == 0 || !self.overflow.is_empty())
+    }
 }
 
-/// The handler behind the async API.
-pub(crate) struct Router {
-    status: watch::Sender<Status>,
+/// The handler behind the async API (and the blocking one).
+pub struct Router {
+    status: StatusSender,
     routes: BTreeMap<ChannelId, Route>,
-    pushes: HashMap<PushId, oneshot::Sender<Result<PushOutcome, PushError>>>,
+    pushes: BTreeMap<PushId, oneshot::Sender<Result<PushOutcome, PushError>>>,
     /// Routes closed while events still wait in their overflow.
     draining: Vec<Route>,
+    /// Woken whenever the application takes an event from any queue.
+    room: Arc<AtomicWaker>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router")
+            .field("channels", &self.routes.len())
+            .field("pushes", &self.pushes.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Router {
-    pub(crate) fn new() -> (Self, watch::Receiver<Status>) {
-        let (status, rx) = watch::channel(Status::Connecting);
-        (
-            Router {
-                status,
-                routes: BTreeMap::new(),
-                pushes: HashMap::new(),
-                draining: Vec::new(),
-            },
-            rx,
-        )
+    pub(crate) fn new(status: StatusSender, room: Arc<AtomicWaker>) -> Self {
+        Router {
+            status,
+            routes: BTreeMap::new(),
+            pushes: BTreeMap::new(),
+            draining: Vec::new(),
+            room,
+        }
     }
 
     /// How many network messages may be read now: no more than the free
     /// room in any listening channel's queue (one message makes at most one
     /// event per channel), and none while overflow waits.
-    pub(crate) fn budget(&mut self) -> usize {
+    pub fn budget(&mut self) -> usize {
         let mut budget = MAX_BATCH;
         self.draining.retain_mut(|route| {
             route.flush_overflow();
@@ -138,29 +124,30 @@ impl Router {
                 return 0;
             }
             if route.listening() {
-                budget = budget.min(route.events.capacity());
+                budget = budget.min(route.events.room());
             }
         }
         budget
     }
 
-    /// A future that resolves when a full queue has room again.
-    pub(crate) fn wait_for_room(&mut self) -> Option<Wait> {
-        let full = self
+    /// Ready when a full queue may have room again; otherwise registers
+    /// `cx` to be woken when the application takes an event.
+    pub fn poll_room(&mut self, cx: &mut TaskContext<'_>) -> Poll<()> {
+        self.room.register(cx.waker());
+        let blocked = self
             .draining
             .iter()
             .chain(self.routes.values())
-            .find(|r| r.listening() && (r.events.capacity() == 0 || !r.overflow.is_empty()))?;
-        let tx = full.events.clone();
-        Some(Box::pin(async move {
-            if let Ok(permit) = tx.reserve().await {
-                drop(permit);
-            }
-        }))
+            .any(Route::blocked);
+        if blocked {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
     }
 
     fn set_status(&self, status: Status) {
-        self.status.send_replace(status);
+        self.status.set(status);
     }
 
     fn close_route(&mut self, channel: ChannelId, reason: ChannelCloseReason) {
@@ -174,15 +161,57 @@ impl Router {
             let _ = waiter.send(Ok(()));
         }
         route.deliver(ChannelEvent::Closed(reason));
-        if !route.overflow.is_empty() {
+        if route.overflow.is_empty() {
+            route.events.close();
+        } else {
             self.draining.push(route);
         }
     }
-}
 
-impl Drop for Router {
-    fn drop(&mut self) {
-        self.status.send_replace(Status::Stopped);
+    fn join(&mut self, ctx: &mut Context<'_>, request: Request) {
+        let Request::Join {
+            topic,
+            payload,
+            timeout,
+            events,
+            subscribed,
+            id,
+            presence,
+            done,
+        } = request
+        else {
+            return;
+        };
+        let Some(events) = super::channel::take(&events) else {
+            let _ = done.send(Err(JoinError::AlreadyJoined));
+            return;
+        };
+        let now = ctx.now();
+        let joined = match timeout {
+            Some(t) => ctx.socket().join_with_timeout(now, &topic, payload, t),
+            None => ctx.join(&topic, payload),
+        };
+        match joined {
+            Ok(channel) => {
+                debug!(topic = %topic, %channel, "join");
+                let _ = id.set(channel);
+                self.routes.insert(
+                    channel,
+                    Route {
+                        events,
+                        subscribed,
+                        overflow: VecDeque::new(),
+                        join_waiter: Some(done),
+                        leave_waiter: None,
+                        presence,
+                    },
+                );
+            }
+            Err(e) => {
+                events.close();
+                let _ = done.send(Err(JoinError::Rejected(e)));
+            }
+        }
     }
 }
 
@@ -222,6 +251,10 @@ impl Handler for Router {
         _rejoin: bool,
     ) -> Action {
         if let Some(route) = self.routes.get_mut(&channel) {
+            // A (re)joined channel gets a new presence state: diffs wait for it.
+            if let Some(presence) = route.presence.get() {
+                presence.reset();
+            }
             match route.join_waiter.take() {
                 Some(waiter) => {
                     let _ = waiter.send(Ok(response));
@@ -243,13 +276,18 @@ impl Handler for Router {
         _topic: Arc<str>,
         status: String,
         response: Payload<'static>,
+        will_retry: bool,
     ) -> Action {
         if let Some(route) = self.routes.get_mut(&channel) {
             match route.join_waiter.take() {
                 Some(waiter) => {
                     let _ = waiter.send(Err(JoinError::Refused { status, response }));
                 }
-                None => route.deliver(ChannelEvent::JoinRefused { status, response }),
+                None => route.deliver(ChannelEvent::JoinRefused {
+                    status,
+                    response,
+                    will_retry,
+                }),
             }
         }
         Action::Continue
@@ -293,6 +331,9 @@ impl Handler for Router {
         payload: Payload<'static>,
     ) -> Action {
         if let Some(route) = self.routes.get_mut(&channel) {
+            if let Some(presence) = route.presence.get() {
+                presence.apply(&event, &payload);
+            }
             route.deliver(ChannelEvent::Message { event, payload });
         }
         Action::Continue
@@ -318,51 +359,16 @@ impl Handler for Router {
     fn handle_malformed_frame(
         &mut self,
         _ctx: &mut Context<'_>,
-        error: phoenix_proto::codec::DecodeError,
+        error: crate::codec::DecodeError,
     ) -> Action {
         warn!(%error, "dropped a frame the server sent that could not be decoded");
         Action::Continue
     }
 
     fn handle_info(&mut self, ctx: &mut Context<'_>, command: Command) -> Action {
-        match command {
-            Command::Join {
-                topic,
-                payload,
-                timeout,
-                events,
-                subscribed,
-                id,
-                done,
-            } => {
-                let joined = match timeout {
-                    Some(t) => {
-                        let now = ctx.now();
-                        ctx.socket().join_with_timeout(now, &topic, payload, t)
-                    }
-                    None => ctx.join(&topic, payload),
-                };
-                match joined {
-                    Ok(channel) => {
-                        debug!(topic = %topic, %channel, "join");
-                        let _ = id.set(channel);
-                        self.routes.insert(
-                            channel,
-                            Route {
-                                events,
-                                subscribed,
-                                overflow: VecDeque::new(),
-                                join_waiter: Some(done),
-                                leave_waiter: None,
-                            },
-                        );
-                    }
-                    Err(e) => {
-                        let _ = done.send(Err(JoinError::Rejected(e)));
-                    }
-                }
-            }
-            Command::Push {
+        match command.0 {
+            join @ Request::Join { .. } => self.join(ctx, join),
+            Request::Push {
                 channel,
                 event,
                 payload,
@@ -373,30 +379,34 @@ impl Handler for Router {
                     Some(t) => ctx.push_with_timeout(channel, &event, payload, t),
                     None => ctx.push(channel, &event, payload),
                 };
-                match pushed {
-                    Ok(push) => {
+                match (pushed, done) {
+                    (Ok(push), Some(done)) => {
                         debug!(%channel, event = %event, %push, "push");
                         self.pushes.insert(push, done);
                     }
-                    Err(e) => {
+                    (Ok(push), None) => debug!(%channel, event = %event, %push, "cast"),
+                    (Err(e), Some(done)) => {
                         let _ = done.send(Err(PushError::Rejected(e)));
                     }
+                    (Err(e), None) => debug!(%channel, error = %e, "cast rejected"),
                 }
             }
-            Command::Leave { channel, done } => match ctx.leave(channel) {
-                Ok(()) => {
-                    if let Some(route) = self.routes.get_mut(&channel) {
-                        route.leave_waiter = Some(done);
-                    } else {
+            Request::Leave { channel, done } => match ctx.leave(channel) {
+                Ok(()) => match (self.routes.get_mut(&channel), done) {
+                    (Some(route), done) => route.leave_waiter = done,
+                    (None, Some(done)) => {
                         let _ = done.send(Ok(()));
                     }
-                }
+                    (None, None) => {}
+                },
                 Err(e) => {
-                    let _ = done.send(Err(LeaveError::Rejected(e)));
+                    if let Some(done) = done {
+                        let _ = done.send(Err(LeaveError::Rejected(e)));
+                    }
                 }
             },
-            Command::Connect => return Action::Connect,
-            Command::Disconnect => return Action::Disconnect,
+            Request::Connect => return Action::Connect,
+            Request::Disconnect => return Action::Disconnect,
         }
         Action::Continue
     }

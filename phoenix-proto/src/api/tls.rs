@@ -4,10 +4,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use phoenix_proto::client::ConnectFailure;
+use crate::client::ConnectFailure;
 use rustls::pki_types::{CertificateDer, ServerName};
-
-use crate::transport::BoxIo;
 
 /// Which roots and which TLS library to use.
 #[derive(Clone, Default)]
@@ -37,7 +35,7 @@ impl TlsSettings {
         self.extra_roots.push(CertificateDer::from(der));
     }
 
-    /// Also trusts the operating system's roots (feature `rustls-native-roots`).
+    /// Also trusts the operating system's roots (feature `native-roots`).
     pub fn use_native_roots(&mut self, yes: bool) {
         self.native_roots = yes;
     }
@@ -57,16 +55,31 @@ impl TlsSettings {
         self.custom = Some(config);
     }
 
-    fn rustls(&self) -> Result<Arc<rustls::ClientConfig>, ConnectFailure> {
+    /// Whether the platform TLS library was asked for instead of rustls.
+    pub fn wants_native_tls(&self) -> bool {
+        self.use_native_tls
+    }
+
+    /// The extra roots added with [`add_root_certificate`](Self::add_root_certificate), in DER.
+    pub fn added_roots(&self) -> impl Iterator<Item = &[u8]> {
+        self.extra_roots.iter().map(|c| c.as_ref())
+    }
+
+    /// The rustls configuration for `wss:` connections: yours, or one built
+    /// from the roots asked for.
+    ///
+    /// # Errors
+    /// An added root certificate is invalid, or rustls refuses the setup.
+    pub fn rustls_client_config(&self) -> Result<Arc<rustls::ClientConfig>, ConnectFailure> {
         if let Some(config) = &self.custom {
             return Ok(config.clone());
         }
         let mut roots = rustls::RootCertStore::empty();
         if !self.no_builtin_roots {
-            #[cfg(feature = "rustls-webpki-roots")]
+            #[cfg(feature = "webpki-roots")]
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         }
-        #[cfg(feature = "rustls-native-roots")]
+        #[cfg(feature = "native-roots")]
         if self.native_roots {
             for cert in rustls_native_certs::load_native_certs().certs {
                 // A broken system certificate is skipped, not fatal.
@@ -86,52 +99,17 @@ impl TlsSettings {
             .with_no_client_auth();
         Ok(Arc::new(config))
     }
+}
 
-    /// Runs the TLS handshake for `host` over `io`.
-    pub(crate) async fn wrap(&self, host: &str, io: BoxIo) -> Result<BoxIo, ConnectFailure> {
-        if self.use_native_tls {
-            return self.wrap_native(host, io).await;
-        }
-        let config = self.rustls()?;
-        let name = ServerName::try_from(host.to_owned())
-            .map_err(|_| tls_failure(format!("invalid TLS server name {host:?}")))?;
-        let stream = tokio_rustls::TlsConnector::from(config)
-            .connect(name, io)
-            .await
-            .map_err(|e| tls_failure(format!("TLS handshake failed: {e}")))?;
-        Ok(Box::new(stream))
-    }
-
-    #[cfg(feature = "native-tls")]
-    async fn wrap_native(&self, host: &str, io: BoxIo) -> Result<BoxIo, ConnectFailure> {
-        let mut builder = tokio_native_tls::native_tls::TlsConnector::builder();
-        for cert in &self.extra_roots {
-            let cert = tokio_native_tls::native_tls::Certificate::from_der(cert)
-                .map_err(|e| tls_failure(format!("invalid root certificate: {e}")))?;
-            builder.add_root_certificate(cert);
-        }
-        let connector = builder
-            .build()
-            .map_err(|e| tls_failure(format!("native TLS setup failed: {e}")))?;
-        let stream = tokio_native_tls::TlsConnector::from(connector)
-            .connect(host, io)
-            .await
-            .map_err(|e| tls_failure(format!("TLS handshake failed: {e}")))?;
-        Ok(Box::new(stream))
-    }
-
-    #[cfg(not(feature = "native-tls"))]
-    async fn wrap_native(&self, _host: &str, _io: BoxIo) -> Result<BoxIo, ConnectFailure> {
-        Err(tls_failure(
-            "native TLS was requested but the `native-tls` feature is off".to_owned(),
-        ))
-    }
+/// The TLS server name for `host` (a DNS name or an IP address).
+///
+/// # Errors
+/// `host` is neither.
+pub fn server_name(host: &str) -> Result<ServerName<'static>, ConnectFailure> {
+    ServerName::try_from(host.to_owned())
+        .map_err(|_| tls_failure(format!("invalid TLS server name {host:?}")))
 }
 
 fn tls_failure(message: String) -> ConnectFailure {
-    ConnectFailure {
-        status: None,
-        retry_after: None,
-        message,
-    }
+    ConnectFailure::new(message)
 }

@@ -1,33 +1,33 @@
-//! Running a [`Handler`]: the original library's model, on tokio.
+//! Running a [`Handler`]: the original library's model, on any driver.
 
 use std::fmt;
 
-use phoenix_proto::client::handler::{Handler, Stopped};
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use futures_channel::oneshot;
 
-use crate::driver::Inbox;
-use crate::error::SocketGone;
+use super::error::SocketGone;
+use super::message::{Inbox, InboxSender};
+use crate::client::handler::{Handler, Stopped};
 
-/// A socket run by a [`Handler`], from [`Builder::spawn_handler`](crate::Builder::spawn_handler).
+/// A socket run by a [`Handler`], from a driver's `Builder::spawn_handler`.
 ///
 /// Dropping it does not stop the socket while [`HandlerHandle`]s exist; the
 /// socket stops when the handler returns `Action::Stop`, on
 /// [`stop`](Self::stop), or when the last handle is dropped.
 pub struct HandlerSocket<H: Handler> {
     handle: HandlerHandle<H>,
-    task: JoinHandle<Stopped>,
+    stopped: oneshot::Receiver<Stopped>,
 }
 
-/// A cheap, cloneable way to talk to a handler's socket from any task.
+/// A cheap, cloneable way to talk to a handler's socket from any task or
+/// thread.
 pub struct HandlerHandle<H: Handler> {
-    tx: mpsc::Sender<Inbox<H>>,
+    inbox: InboxSender<H>,
 }
 
 impl<H: Handler> Clone for HandlerHandle<H> {
     fn clone(&self) -> Self {
         HandlerHandle {
-            tx: self.tx.clone(),
+            inbox: self.inbox.clone(),
         }
     }
 }
@@ -35,7 +35,7 @@ impl<H: Handler> Clone for HandlerHandle<H> {
 impl<H: Handler> fmt::Debug for HandlerHandle<H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HandlerHandle")
-            .field("closed", &self.tx.is_closed())
+            .field("closed", &self.inbox.is_closed())
             .finish()
     }
 }
@@ -54,7 +54,7 @@ impl<H: Handler> HandlerHandle<H> {
     /// # Errors
     /// [`SocketGone`] when the socket has stopped.
     pub async fn info(&self, info: H::Info) -> Result<(), SocketGone> {
-        self.tx
+        self.inbox
             .send(Inbox::Info(info))
             .await
             .map_err(|_| SocketGone)
@@ -66,27 +66,27 @@ impl<H: Handler> HandlerHandle<H> {
     /// [`SocketGone`] when the socket has stopped.
     pub async fn call(&self, call: H::Call) -> Result<H::Reply, SocketGone> {
         let (tx, rx) = oneshot::channel();
-        self.tx
+        self.inbox
             .send(Inbox::Call(call, tx))
             .await
             .map_err(|_| SocketGone)?;
         rx.await.map_err(|_| SocketGone)
     }
 
-    /// Stops the socket: closes the connection and ends the driver task.
+    /// Stops the socket: closes the connection and ends its loop.
     pub async fn stop(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.tx.send(Inbox::Stop(tx)).await.is_ok() {
+        if self.inbox.send(Inbox::Stop(tx)).await.is_ok() {
             let _ = rx.await;
         }
     }
 }
 
 impl<H: Handler> HandlerSocket<H> {
-    pub(crate) fn new(tx: mpsc::Sender<Inbox<H>>, task: JoinHandle<Stopped>) -> Self {
+    pub(crate) fn new(inbox: InboxSender<H>, stopped: oneshot::Receiver<Stopped>) -> Self {
         HandlerSocket {
-            handle: HandlerHandle { tx },
-            task,
+            handle: HandlerHandle { inbox },
+            stopped,
         }
     }
 
@@ -111,7 +111,7 @@ impl<H: Handler> HandlerSocket<H> {
         self.handle.call(call).await
     }
 
-    /// Stops the socket and waits for the driver to end.
+    /// Stops the socket and waits for its loop to end.
     pub async fn stop(self) -> Stopped {
         self.handle.stop().await;
         self.wait().await
@@ -122,13 +122,10 @@ impl<H: Handler> HandlerSocket<H> {
     pub async fn wait(self) -> Stopped {
         // The handle stays alive while waiting, so the socket does not stop
         // for lack of handles.
-        let HandlerSocket { handle, task } = self;
-        let stopped = match task.await {
-            Ok(stopped) => stopped,
-            Err(e) => Stopped {
-                reason: format!("the driver task failed: {e}"),
-            },
-        };
+        let HandlerSocket { handle, stopped } = self;
+        let stopped = stopped.await.unwrap_or_else(|_| Stopped {
+            reason: "the socket's loop ended without saying why (it panicked?)".into(),
+        });
         drop(handle);
         stopped
     }

@@ -1,67 +1,85 @@
 //! Building a socket: where to connect, credentials, TLS, timers, buffers.
 
-use std::sync::Arc;
+use std::fmt;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use phoenix_proto::client::handler::Handler;
-use phoenix_proto::client::{Backoff, Config, Secret, Socket};
-use phoenix_proto::codec::Serializer;
-use tokio::sync::mpsc;
-use tracing::Instrument;
+use futures_channel::oneshot;
+use futures_util::task::AtomicWaker;
 
-use crate::client::Client;
-use crate::credentials::Credentials;
-use crate::driver::{self, DriverParts, Flow};
-use crate::handler_socket::HandlerSocket;
-use crate::router::Router;
-use crate::tls::TlsSettings;
-use crate::transport::{Connector, TransportOptions};
+use super::client::{Client, Shared};
+use super::handler_socket::HandlerSocket;
+use super::launch::{Launch, SocketTask};
+use super::message::{Flow, inbox};
+use super::options::{DEFAULT_CHANNEL_CAPACITY, DEFAULT_COMMAND_CAPACITY, TransportOptions};
+use super::router::Router;
+use super::status::status_cell;
+use crate::client::handler::Handler;
+use crate::client::{Backoff, Config, Secret, Socket};
+use crate::codec::Serializer;
 
-/// Default size of the WebSocket read buffer: small, since Phoenix frames
-/// are usually small (tungstenite's own default is 128 KiB per socket).
-pub const DEFAULT_READ_BUFFER: usize = 8 * 1024;
-/// Default capacity of each channel's event queue.
-pub const DEFAULT_CHANNEL_CAPACITY: usize = 256;
-/// Default capacity of the queue of commands from handles to the driver.
-pub const DEFAULT_COMMAND_CAPACITY: usize = 256;
-
-/// Configures and starts a socket.
+/// Configures and starts a socket on the runtime `R`. Each driver crate
+/// names it for its runtime (`phoenix_client_tokio::Builder`, ...).
 ///
 /// ```no_run
-/// # async fn demo() {
+/// # #[cfg(feature = "async-driver")]
+/// # fn demo<R: phoenix_proto::api::Launch + Default>() {
 /// use std::time::Duration;
-/// let client = phoenix_client_tokio::Builder::new("wss://example.com/socket")
+/// let client = phoenix_proto::api::Builder::<R>::new("wss://example.com/socket")
 ///     .param("token", "abc")
 ///     .heartbeat_interval(Some(Duration::from_secs(15)))
 ///     .connect();
 /// # }
 /// ```
-#[derive(Debug)]
-pub struct Builder {
+pub struct Builder<R> {
     config: Config,
     transport: TransportOptions,
-    credentials: Credentials,
     channel_capacity: usize,
     command_capacity: usize,
+    runtime: R,
 }
 
-impl Builder {
+impl<R> fmt::Debug for Builder<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("config", &self.config)
+            .field("transport", &self.transport)
+            .field("channel_capacity", &self.channel_capacity)
+            .field("command_capacity", &self.command_capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Launch + Default> Client<R> {
+    /// Connects to `endpoint` with the defaults (see [`Builder`]); returns
+    /// at once. With an async runtime, call it inside that runtime.
+    pub fn connect(endpoint: impl Into<String>) -> Client<R> {
+        Builder::new(endpoint).connect()
+    }
+
+    /// A [`Builder`] for `endpoint`.
+    pub fn builder(endpoint: impl Into<String>) -> Builder<R> {
+        Builder::new(endpoint)
+    }
+}
+
+impl<R: Launch + Default> Builder<R> {
     /// A builder for the socket mounted at `endpoint`, e.g.
     /// `ws://localhost:4000/socket` (`/websocket` and `vsn=2.0.0` are added).
     pub fn new(endpoint: impl Into<String>) -> Self {
+        Builder::with_runtime(endpoint, R::default())
+    }
+}
+
+impl<R: Launch> Builder<R> {
+    /// A builder whose socket runs on `runtime`.
+    pub fn with_runtime(endpoint: impl Into<String>, runtime: R) -> Self {
         Builder {
             config: Config::new(endpoint),
-            transport: TransportOptions {
-                tls: TlsSettings::default(),
-                connector: None,
-                connect_timeout: Duration::from_secs(10),
-                write_timeout: Duration::from_secs(10),
-                read_buffer_size: DEFAULT_READ_BUFFER,
-                max_message_size: Some(64 << 20),
-            },
-            credentials: Credentials::default(),
+            transport: TransportOptions::default(),
             channel_capacity: DEFAULT_CHANNEL_CAPACITY,
             command_capacity: DEFAULT_COMMAND_CAPACITY,
+            runtime,
         }
     }
 
@@ -79,7 +97,7 @@ impl Builder {
         mut self,
         params: impl Fn() -> Vec<(String, String)> + Send + Sync + 'static,
     ) -> Self {
-        self.credentials.params = Some(Arc::new(params));
+        self.config.params_fn = Some(Arc::new(params));
         self
     }
 
@@ -94,7 +112,7 @@ impl Builder {
         mut self,
         token: impl Fn() -> Option<String> + Send + Sync + 'static,
     ) -> Self {
-        self.credentials.token = Some(Arc::new(token));
+        self.config.auth_token_fn = Some(Arc::new(token));
         self
     }
 
@@ -160,13 +178,14 @@ impl Builder {
         self
     }
 
-    /// Also trusts the operating system's roots (feature `rustls-native-roots`).
+    /// Also trusts the operating system's roots (feature `native-roots` of
+    /// phoenix-proto, which every driver's `rustls-native-roots` turns on).
     pub fn native_roots(mut self) -> Self {
         self.transport.tls.use_native_roots(true);
         self
     }
 
-    /// Uses the platform TLS library (feature `native-tls`).
+    /// Uses the platform TLS library (a driver's `native-tls` feature).
     pub fn native_tls(mut self) -> Self {
         self.transport.tls.use_native_tls(true);
         self
@@ -179,8 +198,9 @@ impl Builder {
     }
 
     /// Opens connections through `connector` instead of plain TCP.
-    pub fn connector(mut self, connector: Connector) -> Self {
-        self.transport.connector = Some(connector);
+    #[cfg(feature = "async-driver")]
+    pub fn connector(mut self, connector: impl Into<super::connect::Connector>) -> Self {
+        self.transport.connector = Some(connector.into());
         self
     }
 
@@ -199,7 +219,8 @@ impl Builder {
         self
     }
 
-    /// Size of the WebSocket read buffer. Default [`DEFAULT_READ_BUFFER`].
+    /// Size of the WebSocket read buffer. Default
+    /// [`DEFAULT_READ_BUFFER`](super::DEFAULT_READ_BUFFER).
     pub fn read_buffer_size(mut self, bytes: usize) -> Self {
         self.transport.read_buffer_size = bytes.max(1024);
         self
@@ -217,55 +238,79 @@ impl Builder {
         self
     }
 
+    /// Capacity of the queue of commands from the handles. Default
+    /// [`DEFAULT_COMMAND_CAPACITY`].
+    pub fn command_capacity(mut self, capacity: usize) -> Self {
+        self.command_capacity = capacity.max(1);
+        self
+    }
+
     /// The core configuration, for anything not covered above.
     pub fn config_mut(&mut self) -> &mut Config {
         &mut self.config
     }
 
-    /// The span every log line of this socket's task is in (no secrets:
+    /// The span every log line of this socket's loop is in (no secrets:
     /// query values are redacted).
     fn span(&self) -> tracing::Span {
-        let endpoint = phoenix_proto::client::redact_query(&self.config.endpoint);
+        let endpoint = crate::client::redact_query(&self.config.endpoint);
         tracing::info_span!("phoenix_socket", endpoint = %endpoint)
     }
 
-    /// Starts the socket with the async API and begins connecting. Must be
-    /// called inside a tokio runtime.
-    pub fn connect(self) -> Client {
-        let (tx, rx) = mpsc::channel(self.command_capacity);
-        let (router, status) = Router::new();
+    /// Starts the socket with the async API and begins connecting.
+    pub fn connect(self) -> Client<R> {
+        let (inbox_tx, inbox_rx) = inbox(self.command_capacity);
+        let (status_tx, status) = status_cell();
+        let room = Arc::new(AtomicWaker::new());
+        let (stopped_tx, stopped_rx) = oneshot::channel();
         let span = self.span();
-        let core = Socket::new(self.config);
-        let parts = DriverParts {
+        self.runtime.launch(SocketTask {
+            core: Socket::new(self.config),
+            handler: Router::new(status_tx, room.clone()),
+            flow: Flow {
+                budget: Router::budget,
+                poll_room: Router::poll_room,
+            },
+            inbox: inbox_rx,
             transport: self.transport,
-            credentials: self.credentials,
-        };
-        let flow = Flow {
-            budget: Router::budget,
-            wait_for_room: Router::wait_for_room,
-        };
-        let task = tokio::spawn(driver::run(core, router, flow, rx, parts).instrument(span));
-        Client::new(tx, status, task, self.channel_capacity)
+            span,
+            stopped: stopped_tx,
+        });
+        Client::from_shared(Shared {
+            inbox: inbox_tx,
+            channel_capacity: self.channel_capacity,
+            status,
+            room,
+            stopped: Mutex::new(Some(stopped_rx)),
+        })
     }
 
-    /// Starts the socket with a [`Handler`] (the callback model). Must be
-    /// called inside a tokio runtime.
+    /// Starts the socket with a [`Handler`] (the callback model).
     pub fn spawn_handler<H>(self, handler: H) -> HandlerSocket<H>
     where
         H: Handler + Send + 'static,
-        H::Info: Send,
-        H::Call: Send,
-        H::Reply: Send,
+        H::Info: Send + 'static,
+        H::Call: Send + 'static,
+        H::Reply: Send + 'static,
     {
-        let (tx, rx) = mpsc::channel(self.command_capacity);
+        let (inbox_tx, inbox_rx) = inbox(self.command_capacity);
+        let (stopped_tx, stopped_rx) = oneshot::channel();
         let span = self.span();
-        let core = Socket::new(self.config);
-        let parts = DriverParts {
+        self.runtime.launch(SocketTask {
+            core: Socket::new(self.config),
+            handler,
+            flow: Flow::unbounded(),
+            inbox: inbox_rx,
             transport: self.transport,
-            credentials: self.credentials,
-        };
-        let task =
-            tokio::spawn(driver::run(core, handler, Flow::unbounded(), rx, parts).instrument(span));
-        HandlerSocket::new(tx, task)
+            span,
+            stopped: stopped_tx,
+        });
+        HandlerSocket::new(inbox_tx, stopped_rx)
+    }
+
+    /// The parts, for a driver that runs the socket itself (the blocking
+    /// driver's `run(handler)` on the calling thread).
+    pub fn into_parts(self) -> (Config, TransportOptions, R) {
+        (self.config, self.transport, self.runtime)
     }
 }

@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use phoenix_proto::client::{ChannelCloseReason, PushFailure};
-use phoenix_proto::codec::{DecodeError, EncodeError, Payload};
+use crate::client::{ChannelCloseReason, PushFailure};
+use crate::codec::{DecodeError, EncodeError, Payload};
 
 /// The socket's driver task has stopped; nothing more can be done with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +17,7 @@ impl fmt::Display for SocketGone {
 
 impl std::error::Error for SocketGone {}
 
-/// Why [`Channel::join`](crate::Channel::join) failed.
+/// Why [`Channel::join`](super::Channel::join) failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum JoinError {
@@ -33,10 +33,10 @@ pub enum JoinError {
     Timeout,
     /// The channel closed before the join completed.
     Closed(ChannelCloseReason),
-    /// This channel handle already joined; make a new one with [`Client::channel`](crate::Client::channel).
+    /// This channel handle already joined; make a new one with [`Client::channel`](super::Client::channel).
     AlreadyJoined,
     /// The socket refused the join (duplicate topic, reserved topic, binary payload).
-    Rejected(phoenix_proto::client::JoinError),
+    Rejected(crate::client::JoinError),
     /// The join payload could not be serialized.
     Encode(EncodeError),
     /// The socket has stopped.
@@ -68,7 +68,7 @@ impl std::error::Error for JoinError {}
 #[non_exhaustive]
 pub enum PushError {
     /// The server replied with a status other than `ok` (only from the
-    /// typed [`Channel::push`](crate::Channel::push); the raw form returns every reply).
+    /// typed [`Channel::push`](super::Channel::push); the raw form returns every reply).
     Status {
         /// The status, e.g. `error`.
         status: String,
@@ -80,7 +80,7 @@ pub enum PushError {
     /// The push could not complete.
     Failed(PushFailure),
     /// The socket refused the push at once (closed channel, reserved event).
-    Rejected(phoenix_proto::client::PushError),
+    Rejected(crate::client::PushError),
     /// The channel handle has not joined.
     NotJoined,
     /// The payload could not be serialized.
@@ -89,8 +89,6 @@ pub enum PushError {
     Decode(DecodeError),
     /// The socket has stopped.
     SocketGone,
-    /// An outcome added to the core after this driver was written.
-    Unknown(String),
 }
 
 impl fmt::Display for PushError {
@@ -108,21 +106,20 @@ impl fmt::Display for PushError {
             PushError::Encode(e) => write!(f, "push payload: {e}"),
             PushError::Decode(e) => write!(f, "reply: {e}"),
             PushError::SocketGone => SocketGone.fmt(f),
-            PushError::Unknown(outcome) => write!(f, "the push ended without a reply: {outcome}"),
         }
     }
 }
 
 impl std::error::Error for PushError {}
 
-/// Why [`Channel::leave`](crate::Channel::leave) failed.
+/// Why [`Channel::leave`](super::Channel::leave) failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LeaveError {
     /// The channel handle has not joined.
     NotJoined,
     /// The socket refused (already closed or leaving).
-    Rejected(phoenix_proto::client::LeaveError),
+    Rejected(crate::client::LeaveError),
     /// The socket has stopped.
     SocketGone,
 }

@@ -6,10 +6,10 @@ use crate::codec::WireMessage;
 
 use super::config::Secret;
 
-/// An instruction for the driver, taken from [`Socket::poll_transmit`](super::Socket::poll_transmit).
+/// An instruction for the driver, taken from [`Socket::poll_instruction`](super::Socket::poll_instruction).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub enum Transmit {
+pub enum Instruction {
     /// Drop any current connection without reporting its closure, and open
     /// a new one as described. Report the result with
     /// [`Socket::handle_connected`](super::Socket::handle_connected) or

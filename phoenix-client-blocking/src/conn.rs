@@ -1,0 +1,198 @@
+//! An open connection as the loop sees it: a non-blocking WebSocket
+//! registered with the loop's poller, with what is known of its readiness
+//! and the time limit of a write the socket has not taken yet.
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use phoenix_proto::api::tungstenite::protocol::CloseFrame;
+use phoenix_proto::api::tungstenite::protocol::frame::coding::CloseCode;
+use phoenix_proto::api::tungstenite::{self, Message, WebSocket};
+use phoenix_proto::codec::WireMessage;
+use polling::{Event, Poller};
+
+use crate::connect::{Stream, limit_io, time_left};
+
+/// The poller key of the connection's socket.
+pub(crate) const SOCKET: usize = 0;
+
+/// How long a stopping socket waits for the server to answer its close
+/// frame before it drops the connection anyway.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+/// A connection registered with the loop's poller. It leaves the poller
+/// when dropped, before its socket is closed.
+pub(crate) struct Conn {
+    ws: WebSocket<Stream>,
+    poller: Arc<Poller>,
+    /// Bytes may be waiting (in the kernel, in rustls or in tungstenite):
+    /// read before sleeping. Cleared when a read would block.
+    pub(crate) readable: bool,
+    /// The socket reported room for more bytes since the last blocked write.
+    pub(crate) writable: bool,
+    /// Set while a flush waits for the socket: the connection fails if it
+    /// still waits then.
+    pub(crate) write_deadline: Option<Instant>,
+}
+
+impl fmt::Debug for Conn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Conn")
+            .field("readable", &self.readable)
+            .field("write_deadline", &self.write_deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Conn {
+    /// Registers a freshly opened (non-blocking) WebSocket with `poller`.
+    pub(crate) fn register(ws: WebSocket<Stream>, poller: Arc<Poller>) -> io::Result<Conn> {
+        // SAFETY: polling requires the socket to be deleted from the poller
+        // before it is closed. The socket lives inside `ws`, which only this
+        // `Conn` owns and never hands out, and `Conn`'s `Drop` deletes the
+        // socket before the fields (and so the socket) are dropped.
+        #[allow(unsafe_code)]
+        unsafe {
+            poller.add(ws.get_ref().tcp(), Event::none(SOCKET))?;
+        }
+        Ok(Conn {
+            ws,
+            poller,
+            // The upgrade may have read the first frames already.
+            readable: true,
+            writable: false,
+            write_deadline: None,
+        })
+    }
+
+    /// Re-arms the socket's (one-shot) interest before the loop sleeps.
+    pub(crate) fn arm(&self, read: bool) -> io::Result<()> {
+        let write = self.write_deadline.is_some();
+        let interest = Event::new(SOCKET, read, write);
+        self.poller.modify(self.ws.get_ref().tcp(), interest)
+    }
+
+    /// The next message if one can be read without blocking; `None` when
+    /// the socket has nothing more for now.
+    pub(crate) fn read(&mut self) -> Option<Result<Message, tungstenite::Error>> {
+        loop {
+            match self.ws.read() {
+                Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    return None;
+                }
+                Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => return Some(other),
+            }
+        }
+    }
+
+    /// Queues a message and writes what the socket takes now.
+    ///
+    /// # Errors
+    /// The connection failed.
+    pub(crate) fn send(&mut self, message: WireMessage, limit: Duration) -> Result<(), String> {
+        // A write that would block has queued the frame: the flush finishes it.
+        let written = self.ws.write(to_ws(message));
+        self.check_write(written, limit)
+    }
+
+    /// Writes out everything queued, as far as the socket takes it now.
+    ///
+    /// # Errors
+    /// The connection failed.
+    pub(crate) fn flush(&mut self, limit: Duration) -> Result<(), String> {
+        let flushed = self.ws.flush();
+        if flushed.is_ok() {
+            self.write_deadline = None;
+        }
+        self.check_write(flushed, limit)
+    }
+
+    /// Errors other than "would block" fail the connection; a blocked write
+    /// starts the write time limit (once) and waits for the socket.
+    fn check_write(
+        &mut self,
+        result: Result<(), tungstenite::Error>,
+        limit: Duration,
+    ) -> Result<(), String> {
+        match result {
+            Ok(()) => Ok(()),
+            Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.writable = false;
+                self.write_deadline
+                    .get_or_insert_with(|| Instant::now() + limit);
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Sends a close frame if the socket takes it at once, and drops the
+    /// connection: the core has already given it up, and the loop does not
+    /// wait for it.
+    pub(crate) fn close_now(mut self, code: u16, reason: String) {
+        let _ = self.ws.close(Some(close_frame(code, reason)));
+    }
+
+    /// Switches the socket back to blocking mode for a stopping loop, with
+    /// `limit` on each read and write.
+    pub(crate) fn into_blocking(self, limit: Duration) -> Option<Conn> {
+        let tcp = self.ws.get_ref().tcp();
+        let ok = tcp.set_nonblocking(false).is_ok() && limit_io(tcp, limit).is_ok();
+        ok.then_some(self)
+    }
+
+    /// Writes a message on a blocking connection (see [`into_blocking`](Self::into_blocking)).
+    pub(crate) fn send_blocking(&mut self, message: WireMessage) -> bool {
+        self.ws.write(to_ws(message)).is_ok()
+    }
+
+    /// Sends a close frame on a blocking connection (flushing what is
+    /// queued before it), then waits a little for the server's answer so
+    /// that the server ends the TCP connection, as RFC 6455 prefers.
+    pub(crate) fn close_blocking(mut self, code: u16, reason: String) {
+        if self.ws.close(Some(close_frame(code, reason))).is_err() {
+            return;
+        }
+        let deadline = Instant::now() + CLOSE_WAIT;
+        while let Some(left) = time_left(deadline) {
+            if self
+                .ws
+                .get_ref()
+                .tcp()
+                .set_read_timeout(Some(left))
+                .is_err()
+            {
+                return;
+            }
+            // The server's remaining frames, then its close, then the end.
+            if self.ws.read().is_err() {
+                return;
+            }
+        }
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // Before the socket closes: see `register`.
+        let _ = self.poller.delete(self.ws.get_ref().tcp());
+    }
+}
+
+fn to_ws(message: WireMessage) -> Message {
+    match message {
+        WireMessage::Text(text) => Message::text(text),
+        WireMessage::Binary(bytes) => Message::binary(bytes),
+    }
+}
+
+fn close_frame(code: u16, reason: String) -> CloseFrame {
+    CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.into(),
+    }
+}

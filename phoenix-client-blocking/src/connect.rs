@@ -1,0 +1,198 @@
+//! Opening a connection: TCP, TLS (rustls) and the WebSocket upgrade the
+//! core described, on the socket's thread.
+//!
+//! This is the one place where the loop blocks on the network: each of the
+//! three steps may take up to the connect timeout (resolving the host name
+//! is the system's blocking lookup, without a limit of ours). Meanwhile the
+//! handles' commands wait in the inbox. Once open, the socket is switched
+//! to non-blocking mode and the loop never blocks on it again.
+
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant, SystemTime};
+
+use phoenix_proto::api::tungstenite::client::IntoClientRequest;
+use phoenix_proto::api::tungstenite::handshake::HandshakeError;
+use phoenix_proto::api::tungstenite::{self, WebSocket};
+use phoenix_proto::api::{
+    ConnectTarget, TransportOptions, server_name, upgrade_failure, upgrade_request,
+    websocket_config,
+};
+use phoenix_proto::client::{ConnectFailure, ConnectRequest};
+use rustls::{ClientConnection, StreamOwned};
+
+/// The byte stream under a WebSocket: TCP, or TLS over TCP.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    /// The TCP socket, for readiness and socket options.
+    pub(crate) fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(tcp) => tcp,
+            Stream::Tls(tls) => &tls.sock,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(tcp) => tcp.read(buf),
+            Stream::Tls(tls) => tls.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(tcp) => tcp.write(buf),
+            Stream::Tls(tls) => tls.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(tcp) => tcp.flush(),
+            Stream::Tls(tls) => tls.flush(),
+        }
+    }
+}
+
+/// Opens the connection `request` describes and leaves its socket in
+/// non-blocking mode.
+pub(crate) fn open(
+    request: &ConnectRequest,
+    options: &TransportOptions,
+) -> Result<WebSocket<Stream>, ConnectFailure> {
+    let target = ConnectTarget::for_url(&request.url)?;
+    let upgrade = upgrade_request(request)?;
+    let tcp = open_tcp(&target, options.connect_timeout)?;
+    let stream = if target.tls {
+        Stream::Tls(Box::new(open_tls(tcp, &target.host, options)?))
+    } else {
+        Stream::Plain(tcp)
+    };
+    let ws = open_websocket(upgrade, stream, options)?;
+    let tcp = ws.get_ref().tcp();
+    tcp.set_read_timeout(None)
+        .and_then(|()| tcp.set_write_timeout(None))
+        .and_then(|()| tcp.set_nonblocking(true))
+        .map_err(|e| ConnectFailure::new(format!("could not set up the connection: {e}")))?;
+    Ok(ws)
+}
+
+/// The time left until `deadline`, `None` once it has passed (never zero:
+/// a zero socket timeout means "no timeout").
+pub(crate) fn time_left(deadline: Instant) -> Option<Duration> {
+    deadline
+        .checked_duration_since(Instant::now())
+        .filter(|left| !left.is_zero())
+}
+
+/// Makes the blocking reads and writes of `tcp` give up after `limit`.
+pub(crate) fn limit_io(tcp: &TcpStream, limit: Duration) -> io::Result<()> {
+    tcp.set_read_timeout(Some(limit))?;
+    tcp.set_write_timeout(Some(limit))
+}
+
+/// Whether an I/O error is a socket timeout (reported as `WouldBlock` on
+/// Unix and `TimedOut` on Windows).
+fn timed_out(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+fn open_tcp(target: &ConnectTarget, limit: Duration) -> Result<TcpStream, ConnectFailure> {
+    let deadline = Instant::now() + limit;
+    let addresses = (target.host.as_str(), target.port)
+        .to_socket_addrs()
+        .map_err(|e| ConnectFailure::new(format!("could not open the connection: {e}")))?;
+    let mut last_error = None;
+    for address in addresses {
+        let Some(left) = time_left(deadline) else {
+            break;
+        };
+        match TcpStream::connect_timeout(&address, left) {
+            Ok(tcp) => {
+                tcp.set_nodelay(true)
+                    .map_err(|e| ConnectFailure::new(format!("could not set TCP_NODELAY: {e}")))?;
+                return Ok(tcp);
+            }
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(match last_error {
+        Some(e) if !timed_out(&e) => {
+            ConnectFailure::new(format!("could not open the connection: {e}"))
+        }
+        _ if time_left(deadline).is_none() => {
+            ConnectFailure::new("timed out opening the connection")
+        }
+        _ => ConnectFailure::new(format!("{} has no address", target.host)),
+    })
+}
+
+fn open_tls(
+    mut tcp: TcpStream,
+    host: &str,
+    options: &TransportOptions,
+) -> Result<StreamOwned<ClientConnection, TcpStream>, ConnectFailure> {
+    if options.tls.wants_native_tls() {
+        return Err(ConnectFailure::new(
+            "native TLS was requested but the blocking driver only has rustls",
+        ));
+    }
+    let config = options.tls.rustls_client_config()?;
+    let mut tls = ClientConnection::new(config, server_name(host)?)
+        .map_err(|e| ConnectFailure::new(format!("TLS setup failed: {e}")))?;
+    let deadline = Instant::now() + options.connect_timeout;
+    while tls.is_handshaking() {
+        let left = time_left(deadline)
+            .ok_or_else(|| ConnectFailure::new("timed out during the TLS handshake"))?;
+        limit_io(&tcp, left)
+            .map_err(|e| ConnectFailure::new(format!("TLS handshake failed: {e}")))?;
+        match tls.complete_io(&mut tcp) {
+            Ok(_) => {}
+            Err(e) if timed_out(&e) => {}
+            Err(e) => return Err(ConnectFailure::new(format!("TLS handshake failed: {e}"))),
+        }
+    }
+    Ok(StreamOwned::new(tls, tcp))
+}
+
+fn open_websocket(
+    upgrade: impl IntoClientRequest,
+    stream: Stream,
+    options: &TransportOptions,
+) -> Result<WebSocket<Stream>, ConnectFailure> {
+    let deadline = Instant::now() + options.connect_timeout;
+    let timed_out_upgrading = || ConnectFailure::new("timed out during the WebSocket upgrade");
+    let mut left = time_left(deadline).ok_or_else(timed_out_upgrading)?;
+    limit_io(stream.tcp(), left)
+        .map_err(|e| ConnectFailure::new(format!("WebSocket upgrade failed: {e}")))?;
+    let mut attempt =
+        tungstenite::client::client_with_config(upgrade, stream, Some(websocket_config(options)));
+    loop {
+        match attempt {
+            Ok((ws, _response)) => return Ok(ws),
+            // A read or write ran out of its time limit: go on with what is left.
+            Err(HandshakeError::Interrupted(handshake)) => {
+                left = time_left(deadline).ok_or_else(timed_out_upgrading)?;
+                limit_io(handshake.get_ref().get_ref().tcp(), left)
+                    .map_err(|e| ConnectFailure::new(format!("WebSocket upgrade failed: {e}")))?;
+                attempt = handshake.handshake();
+            }
+            Err(HandshakeError::Failure(tungstenite::Error::Io(e))) if timed_out(&e) => {
+                return Err(timed_out_upgrading());
+            }
+            Err(HandshakeError::Failure(e)) => return Err(upgrade_failure(e, SystemTime::now())),
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! Where a socket's loop runs: on a thread of its own ([`Blocking`], the
+//! [`Launch`] behind `Builder::connect` and `Builder::spawn_handler`,
+//! and [`Runner::spawn`]), or on the calling thread ([`Runner::run`]).
+
+use std::io;
+use std::thread;
+
+use phoenix_proto::api::{DEFAULT_COMMAND_CAPACITY, Flow, Launch, SocketTask, inbox};
+use phoenix_proto::client::handler::{Handler, Stopped};
+use phoenix_proto::client::{Socket, redact_query};
+use tracing::warn;
+
+use crate::Builder;
+use crate::handler_socket::{HandlerHandle, HandlerSocket};
+use crate::socket_loop::{self, Parts};
+
+/// The name of every socket thread.
+const THREAD_NAME: &str = "phoenix-socket";
+
+/// Runs each socket's loop on a thread of its own, named `phoenix-socket`:
+/// the [`Launch`] that makes [`Builder::connect`](phoenix_proto::api::Builder::connect)
+/// and [`Builder::spawn_handler`](phoenix_proto::api::Builder::spawn_handler)
+/// work without an async runtime. The thread ends when the socket stops.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Blocking;
+
+impl Launch for Blocking {
+    fn launch<H>(&self, task: SocketTask<H>)
+    where
+        H: Handler + Send + 'static,
+        H::Info: Send + 'static,
+        H::Call: Send + 'static,
+        H::Reply: Send + 'static,
+    {
+        let SocketTask {
+            core,
+            handler,
+            flow,
+            inbox,
+            transport,
+            span,
+            stopped,
+            ..
+        } = task;
+        let parts = Parts {
+            core,
+            handler,
+            flow,
+            inbox,
+            transport,
+        };
+        let spawned = thread::Builder::new()
+            .name(THREAD_NAME.into())
+            .spawn(move || {
+                let reason = span.in_scope(|| socket_loop::run(parts));
+                let _ = stopped.send(reason);
+            });
+        // Without the thread the task is dropped: every handle sees the
+        // socket gone.
+        if let Err(e) = spawned {
+            warn!(error = %e, "could not start a socket thread");
+        }
+    }
+}
+
+/// A socket with a [`Handler`], ready to run: on this thread with
+/// [`run`](Self::run), or on a thread of its own with [`spawn`](Self::spawn).
+/// Take [`handle`](Self::handle)s first to talk to it from other threads.
+///
+/// Made by [`BuilderExt::runner`].
+pub struct Runner<H: Handler> {
+    parts: Parts<H>,
+    handle: HandlerHandle<H>,
+    span: tracing::Span,
+}
+
+impl<H: Handler> std::fmt::Debug for Runner<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("core", &self.parts.core)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H: Handler> Runner<H> {
+    /// A handle for other threads (clone it freely). Its calls wait for the
+    /// loop, so make them from other threads, never from a callback.
+    pub fn handle(&self) -> HandlerHandle<H> {
+        self.handle.clone()
+    }
+
+    /// Runs the socket on the calling thread, starting no thread, until the
+    /// handler returns [`Action::Stop`](phoenix_proto::client::handler::Action::Stop)
+    /// or a handle calls [`stop`](HandlerHandle::stop); returns why. Dropping
+    /// every handle does not stop it.
+    ///
+    /// Every callback runs here, one at a time. The thread blocks in the
+    /// loop: sleeping until the network, a deadline or a handle has news,
+    /// and opening connections (up to the connect timeout for each of TCP,
+    /// TLS and the upgrade).
+    pub fn run(self) -> Stopped {
+        let Runner {
+            parts,
+            handle,
+            span,
+        } = self;
+        let stopped = span.in_scope(|| socket_loop::run(parts));
+        drop(handle);
+        stopped
+    }
+
+    /// Runs the socket on a new thread named `phoenix-socket`, like
+    /// [`Builder::spawn_handler`](phoenix_proto::api::Builder::spawn_handler)
+    /// but with a blocking [`HandlerSocket`]. The socket also stops once the
+    /// `HandlerSocket` and every handle are dropped.
+    ///
+    /// # Errors
+    /// The thread could not be started.
+    pub fn spawn(self) -> io::Result<HandlerSocket<H>>
+    where
+        H: Send + 'static,
+        H::Info: Send + 'static,
+        H::Call: Send + 'static,
+        H::Reply: Send + 'static,
+    {
+        let Runner {
+            parts,
+            handle,
+            span,
+        } = self;
+        let thread = thread::Builder::new()
+            .name(THREAD_NAME.into())
+            .spawn(move || span.in_scope(|| socket_loop::run(parts)))?;
+        Ok(HandlerSocket::new(handle, thread))
+    }
+}
+
+/// The callback model without a spawned thread, for the shared
+/// [`Builder`]: implemented for `Builder` only.
+///
+/// ```no_run
+/// use phoenix_client_blocking::{Action, Builder, BuilderExt, Context, Handler};
+///
+/// struct StopAtOnce;
+/// impl Handler for StopAtOnce {
+///     type Info = ();
+///     type Call = ();
+///     type Reply = ();
+///     fn handle_connected(&mut self, _ctx: &mut Context<'_>) -> Action {
+///         Action::Stop { reason: "seen it".into() }
+///     }
+///     fn handle_call(&mut self, _ctx: &mut Context<'_>, _: ()) -> ((), Action) {
+///         ((), Action::Continue)
+///     }
+/// }
+///
+/// let stopped = Builder::new("ws://localhost:4000/socket").run(StopAtOnce);
+/// assert_eq!(stopped.reason, "seen it");
+/// ```
+pub trait BuilderExt {
+    /// The socket with `handler`, ready to [`run`](Runner::run) here or be
+    /// [`spawn`](Runner::spawn)ed; its [`handle`](Runner::handle) works
+    /// before either. `handler` need not be `Send` to run here.
+    ///
+    /// The queue of handle messages has [`DEFAULT_COMMAND_CAPACITY`].
+    fn runner<H: Handler>(self, handler: H) -> Runner<H>;
+
+    /// Runs the socket on the calling thread until the handler stops or a
+    /// handle stops it: `self.runner(handler).run()`. See [`Runner::run`].
+    fn run<H: Handler>(self, handler: H) -> Stopped
+    where
+        Self: Sized,
+    {
+        self.runner(handler).run()
+    }
+}
+
+impl BuilderExt for Builder {
+    fn runner<H: Handler>(self, handler: H) -> Runner<H> {
+        let (config, transport, Blocking) = self.into_parts();
+        let span = tracing::info_span!(
+            "phoenix_socket",
+            endpoint = %redact_query(&config.endpoint)
+        );
+        let (sender, receiver) = inbox(DEFAULT_COMMAND_CAPACITY);
+        Runner {
+            parts: Parts {
+                core: Socket::new(config),
+                handler,
+                flow: Flow::unbounded(),
+                inbox: receiver,
+                transport,
+            },
+            handle: HandlerHandle::new(sender),
+            span,
+        }
+    }
+}

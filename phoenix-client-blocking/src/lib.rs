@@ -1,0 +1,222 @@
+//! # phoenix-client-blocking
+//!
+//! A [Phoenix Channels](https://hexdocs.pm/phoenix/channels.html) client for
+//! plain threads: no async runtime anywhere, the same names as
+//! `phoenix-client-tokio`. The protocol lives in the sans-IO crate
+//! [`phoenix_proto`], and so do the handles and the router that every
+//! driver shares ([`phoenix_proto::api`]); this crate adds one synchronous
+//! loop that owns the core, the WebSocket (tungstenite over `std::net`, TLS
+//! by rustls) and the clock, and runs it on a thread of its own or on
+//! yours.
+//!
+//! ## Which threads exist
+//!
+//! - [`Client::connect`], `Builder::connect` and `Builder::spawn_handler`
+//!   (through [`Blocking`]) and [`Runner::spawn`] start **one thread per
+//!   socket**, named `phoenix-socket`, which ends when the socket stops.
+//! - [`BuilderExt::run`] and [`Runner::run`] start **none**: the loop and
+//!   every callback run on the calling thread until the socket stops.
+//! - The blocking calls ([`Channel::join`], [`Channel::push`],
+//!   [`HandlerHandle::call`], ...) wait on the thread that makes them,
+//!   parked until the socket's thread answers; they start nothing either.
+//!   Never make them from inside a [`Handler`] callback: the loop would
+//!   wait for itself.
+//!
+//! ## The blocking API
+//!
+//! ```no_run
+//! use phoenix_client_blocking::{ChannelEvent, Client};
+//! use serde_json::{json, Value};
+//! use std::time::Duration;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::from(
+//!     Client::builder("ws://localhost:4000/socket")
+//!         .param("token", "abc")
+//!         .connect(),
+//! );
+//! let lobby = client.channel("room:lobby", &json!({"nick": "ferris"}));
+//! let events = lobby.events().expect("first call");
+//! lobby.join()?; // blocks until the server answers or the join times out
+//! let reply: Value = lobby.push("shout", &json!({"body": "hi"}))?;
+//! println!("reply: {reply}");
+//! // Messages from the server, from another thread:
+//! let reader = std::thread::spawn(move || {
+//!     for event in events {
+//!         if let ChannelEvent::Message { event, payload } = event {
+//!             println!("{event}: {:?}", payload.as_json());
+//!         }
+//!     }
+//! });
+//! # let _ = reader;
+//! if !client.connected_timeout(Duration::from_secs(5))? {
+//!     println!("not connected yet");
+//! }
+//! client.shutdown(); // blocks until the socket's thread has ended
+//! # Ok(()) }
+//! ```
+//!
+//! ## The callback model on your thread
+//!
+//! Implement [`Handler`] and [`run`](BuilderExt::run) it: the loop runs on
+//! the calling thread and hands every event to your callbacks there, one at
+//! a time, until a callback returns [`Action::Stop`]. This one really runs
+//! (nothing listens on port 1, so the first connection attempt fails and
+//! the handler stops the socket):
+//!
+//! ```
+//! use phoenix_client_blocking::{
+//!     Action, Backoff, Builder, BuilderExt, Context, DisconnectReason, Handler,
+//! };
+//! use std::time::Duration;
+//!
+//! struct GiveUp;
+//!
+//! impl Handler for GiveUp {
+//!     type Info = ();
+//!     type Call = ();
+//!     type Reply = ();
+//!
+//!     fn handle_disconnected(
+//!         &mut self,
+//!         _ctx: &mut Context<'_>,
+//!         reason: DisconnectReason,
+//!         _reconnect_in: Option<Duration>,
+//!     ) -> Action {
+//!         Action::Stop { reason: format!("no server: {reason}") }
+//!     }
+//!
+//!     fn handle_call(&mut self, _ctx: &mut Context<'_>, _: ()) -> ((), Action) {
+//!         ((), Action::Continue)
+//!     }
+//! }
+//!
+//! let stopped = Builder::new("ws://127.0.0.1:1/socket")
+//!     .reconnect(Backoff::never())
+//!     .run(GiveUp);
+//! assert!(stopped.reason.starts_with("no server"), "{}", stopped.reason);
+//! ```
+//!
+//! To talk to it from other threads, take [`handle`](Runner::handle)s from
+//! a [`Runner`] before running it; [`Runner::spawn`] runs it on a thread of
+//! its own instead, with a blocking [`HandlerSocket`]:
+//!
+//! ```no_run
+//! use phoenix_client_blocking::{Action, Builder, BuilderExt, Context, Handler, Payload};
+//!
+//! /// Joins the lobby once connected; shouts what it is told; counts calls.
+//! struct Shouter {
+//!     calls: u64,
+//! }
+//!
+//! impl Handler for Shouter {
+//!     type Info = String;
+//!     type Call = ();
+//!     type Reply = u64;
+//!
+//!     fn handle_connected(&mut self, ctx: &mut Context<'_>) -> Action {
+//!         if ctx.socket().channel_for_topic("room:lobby").is_none() {
+//!             let _ = ctx.join("room:lobby", Payload::empty());
+//!         }
+//!         Action::Continue
+//!     }
+//!
+//!     fn handle_info(&mut self, ctx: &mut Context<'_>, text: String) -> Action {
+//!         let lobby = ctx.socket().channel_for_topic("room:lobby");
+//!         if let (Some(lobby), Ok(body)) = (lobby, Payload::json(&serde_json::json!({"body": text}))) {
+//!             let _ = ctx.push(lobby, "shout", body);
+//!         }
+//!         Action::Continue
+//!     }
+//!
+//!     fn handle_call(&mut self, _ctx: &mut Context<'_>, _: ()) -> (u64, Action) {
+//!         self.calls += 1;
+//!         (self.calls, Action::Continue)
+//!     }
+//! }
+//!
+//! let runner = Builder::new("ws://localhost:4000/socket").runner(Shouter { calls: 0 });
+//! let handle = runner.handle();
+//! std::thread::spawn(move || {
+//!     handle.info("hello".to_owned()).ok();
+//!     let calls = handle.call(()); // answered by the loop on the main thread
+//!     println!("{calls:?}");
+//!     handle.stop(); // makes `run` below return
+//! });
+//! let stopped = runner.run(); // the main thread is the socket's thread
+//! println!("stopped: {}", stopped.reason);
+//! ```
+//!
+//! ## What the loop does each turn
+//!
+//! It takes one input: up to 64 messages from the handles, up to 64
+//! WebSocket messages (fewer when a channel's event queue is nearly full),
+//! a socket that can take more bytes, or a deadline. Then it drains the
+//! core: every instruction is carried out (frames are written and flushed
+//! once per turn), then every event goes to the handler, whose commands are
+//! drained in the same turn. Then it sleeps in the `polling` crate's
+//! `Poller::wait` until the socket is ready, the core's next deadline (or a
+//! blocked write's time limit) passes, or a handle sends a message: the
+//! inbox is polled with a waker that calls `Poller::notify`, so a command
+//! from any thread wakes the loop at once, even when the next deadline is
+//! a heartbeat thirty seconds away. Inputs are looked at in rotating order
+//! so that none starves the others.
+//!
+//! The socket is non-blocking while open: a write the kernel cannot take
+//! waits for the socket to become writable, and fails the connection (the
+//! core reconnects) if it still waits after the write timeout
+//! ([`Builder::write_timeout`](phoenix_proto::api::Builder::write_timeout)).
+//!
+//! **Connecting blocks the socket's thread**: DNS, then TCP, TLS and the
+//! WebSocket upgrade, each limited by the connect timeout
+//! ([`Builder::connect_timeout`](phoenix_proto::api::Builder::connect_timeout),
+//! 10 s by default). Commands sent meanwhile wait in the inbox.
+//!
+//! **Stopping** carries out the core's instructions up to its close (frames
+//! accepted before the stop still go out), sends the close frame and waits
+//! at most two seconds for the server's answer. A close the core decides
+//! while running (a heartbeat timeout, `disconnect`) sends the close frame
+//! only if the socket takes it at once, and drops the connection.
+//!
+//! ## Slow readers
+//!
+//! Each channel's events go to a bounded queue
+//! ([`Builder::channel_capacity`](phoenix_proto::api::Builder::channel_capacity)).
+//! When one is full the loop reads nothing from the network until the
+//! application takes an event (which wakes it): TCP back-pressure, nothing
+//! dropped. An application that stops reading for longer than the
+//! heartbeat interval loses the connection (the socket reconnects and
+//! rejoins).
+#![deny(unsafe_code)]
+
+mod block_on;
+mod client;
+mod conn;
+mod connect;
+mod handler_socket;
+mod launch;
+mod socket_loop;
+
+pub use client::{Channel, ChannelEvents, Client};
+pub use handler_socket::{HandlerHandle, HandlerSocket};
+pub use launch::{Blocking, BuilderExt, Runner};
+
+/// Configures and starts a socket whose loop runs without an async runtime.
+/// See [`phoenix_proto::api::Builder`]; [`BuilderExt`] adds
+/// [`run`](BuilderExt::run) and [`runner`](BuilderExt::runner).
+pub type Builder = phoenix_proto::api::Builder<Blocking>;
+
+pub use phoenix_proto::api::{
+    ChannelEvent, DEFAULT_CHANNEL_CAPACITY, DEFAULT_COMMAND_CAPACITY, DEFAULT_READ_BUFFER,
+    JoinError, LeaveError, PushError, Reply, SocketGone, Status, StatusWatch, TlsSettings,
+};
+
+pub use phoenix_proto;
+pub use phoenix_proto::client::handler::{Action, Context, Handler, Stopped};
+pub use phoenix_proto::client::{
+    Backoff, ChannelCloseReason, ChannelErrorReason, ChannelId, DisconnectReason, PushFailure,
+    PushId, PushOutcome,
+};
+pub use phoenix_proto::codec::Payload;
+/// Presence lists: feed a channel's messages to [`Presence::handle_message`](presence::Presence::handle_message).
+pub use phoenix_proto::presence;

@@ -1,0 +1,254 @@
+//! The blocking API against the embedded test server (its own tokio
+//! runtime on its own threads; these tests start no runtime).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::mpsc::RecvTimeoutError;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use phoenix_client_blocking::{
+    Backoff, Builder, Channel, ChannelErrorReason, ChannelEvent, ChannelEvents, Client,
+    DisconnectReason, HandlerHandle, HandlerSocket, JoinError, Payload, PushError, Status,
+};
+use phoenix_test_server::{ServerConfig, TestServer};
+use serde_json::{Value, json};
+
+fn server() -> TestServer {
+    TestServer::start_blocking(ServerConfig::default()).unwrap()
+}
+
+fn start(builder: Builder) -> Client {
+    Client::from(
+        builder
+            .timeout(Duration::from_secs(5))
+            .reconnect(Backoff::from_millis(&[20, 50, 100]))
+            .rejoin(Backoff::from_millis(&[50, 100]))
+            .connect(),
+    )
+}
+
+fn joined(client: &Client, topic: &str) -> (Channel, ChannelEvents) {
+    let channel = client.channel(topic, &json!({}));
+    let events = channel.events().unwrap();
+    let response: Value = channel.join().unwrap().deserialize().unwrap();
+    assert_eq!(response, json!({ "joined": topic }));
+    (channel, events)
+}
+
+/// The next message, skipping other events, within 5 s.
+fn next_message(events: &mut ChannelEvents) -> (String, Payload<'static>) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match events.recv_timeout(left) {
+            Ok(ChannelEvent::Message { event, payload }) => return (event, payload),
+            Ok(_) => {}
+            Err(e) => panic!("no message: {e:?}"),
+        }
+    }
+}
+
+#[test]
+fn connect_join_push_and_reply() {
+    let server = server();
+    let client = start(Builder::new(server.socket_url()));
+    assert!(client.connected_timeout(Duration::from_secs(5)).unwrap());
+    assert_eq!(client.status().current(), Status::Connected);
+    let (echo, _events) = joined(&client, "echo:basics");
+
+    let reply: Value = echo.push("echo", &json!({"hello": "world"})).unwrap();
+    assert_eq!(reply, json!({"hello": "world"}));
+    match echo.push::<_, Value>("error", &json!({"why": 1})) {
+        Err(PushError::Status { status, .. }) => assert_eq!(status, "error"),
+        other => panic!("expected an error status, got {other:?}"),
+    }
+    let reply = echo.push_binary("binary", vec![1u8, 2, 3]).unwrap();
+    assert_eq!(reply.response.deserialize::<Value>().unwrap(), json!({"byte_size": 3}));
+    let reply = echo
+        .push_with_timeout("noreply", Payload::empty(), Some(Duration::from_millis(100)))
+        .unwrap_err();
+    assert_eq!(reply, PushError::Timeout);
+
+    match client.channel("auth:x", &json!({"token": "wrong"})).join() {
+        Err(JoinError::Refused { status, .. }) => assert_eq!(status, "error"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    echo.leave().unwrap();
+    client.shutdown();
+    assert_eq!(client.status().current(), Status::Stopped);
+    assert_eq!(echo.push_raw("echo", Payload::empty()).unwrap_err(), PushError::SocketGone);
+}
+
+#[test]
+fn server_pushes_and_broadcasts_arrive_as_events() {
+    let server = server();
+    let alice = start(Builder::new(server.socket_url()));
+    let bob = start(Builder::new(server.socket_url()));
+    let (room, mut alice_events) = joined(&alice, "echo:room");
+    let (_bobs, mut bob_events) = joined(&bob, "echo:room");
+
+    room.cast("push_me", Payload::json(&json!({"just": "you"})).unwrap())
+        .unwrap();
+    let (event, payload) = next_message(&mut alice_events);
+    assert_eq!(event, "pushed");
+    assert_eq!(payload.deserialize::<Value>().unwrap(), json!({"just": "you"}));
+
+    let _: Value = room.push("broadcast", &json!({"n": 1})).unwrap();
+    assert_eq!(next_message(&mut bob_events).0, "broadcasted");
+    assert_eq!(next_message(&mut alice_events).0, "broadcasted");
+
+    let _: Value = room.push("many", &json!({"n": 100})).unwrap();
+    for i in 1..=100 {
+        let (event, payload) = next_message(&mut alice_events);
+        assert_eq!((event.as_str(), payload.deserialize::<Value>().unwrap()), ("item", json!({"i": i})));
+    }
+    assert_eq!(alice_events.try_recv(), Err(std::sync::mpsc::TryRecvError::Empty));
+    alice.shutdown();
+    bob.shutdown();
+}
+
+#[test]
+fn reconnects_and_rejoins_after_the_server_drops_the_connection() {
+    let server = server();
+    let client = start(Builder::new(server.socket_url()));
+    let (echo, mut events) = joined(&client, "echo:drop");
+    let mut status = client.status();
+    status.borrow_and_update();
+
+    assert_eq!(server.drop_all(), 1);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let reason = loop {
+        if let Status::Disconnected { reason, .. } = status.current() {
+            break reason;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(status.changed_blocking(left).unwrap(), "no disconnect");
+    };
+    assert!(
+        matches!(reason, DisconnectReason::TransportError { .. } | DisconnectReason::Closed { .. }),
+        "{reason:?}"
+    );
+    assert_eq!(
+        events.recv_timeout(Duration::from_secs(5)).unwrap(),
+        ChannelEvent::Errored(ChannelErrorReason::ConnectionLost)
+    );
+    assert!(client.connected_timeout(Duration::from_secs(5)).unwrap());
+    match events.recv_timeout(Duration::from_secs(5)).unwrap() {
+        ChannelEvent::Rejoined { .. } => {}
+        other => panic!("expected a rejoin, got {other:?}"),
+    }
+    let reply: Value = echo.push("echo", &json!({"after": "drop"})).unwrap();
+    assert_eq!(reply, json!({"after": "drop"}));
+    client.shutdown();
+}
+
+#[test]
+fn a_push_from_another_thread_wakes_a_loop_that_waits_for_its_heartbeat() {
+    let server = server();
+    let heartbeat = Duration::from_secs(30);
+    let client = start(Builder::new(server.socket_url()).heartbeat_interval(Some(heartbeat)));
+    let (echo, _events) = joined(&client, "echo:wake");
+    // Let the loop go to sleep: its next deadline is the heartbeat.
+    thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let pusher = thread::spawn(move || echo.push::<_, Value>("echo", &json!({"woke": true})));
+    let reply = pusher.join().unwrap().unwrap();
+    let took = started.elapsed();
+    assert_eq!(reply, json!({"woke": true}));
+    // Answered by a wake-up, not by the heartbeat's deadline.
+    assert!(took < heartbeat / 10, "the push took {took:?}");
+    client.shutdown();
+}
+
+#[test]
+fn events_iterate_until_the_channel_closes() {
+    let server = server();
+    let client = start(Builder::new(server.socket_url()));
+    let (echo, events) = joined(&client, "echo:iter");
+    let reader = thread::spawn(move || events.collect::<Vec<_>>());
+    let _: Value = echo.push("push_binary", &json!({})).unwrap();
+    echo.leave().unwrap();
+    let seen = reader.join().unwrap();
+    assert!(matches!(seen.first(), Some(ChannelEvent::Message { event, .. }) if event == "pushed_binary"));
+    assert!(matches!(seen.last(), Some(ChannelEvent::Closed(_))), "{seen:?}");
+    client.shutdown();
+}
+
+#[test]
+fn a_refused_connection_is_reported_and_recv_times_out() {
+    let server = server();
+    let client = start(
+        Builder::new(server.socket_url())
+            .param("reject", "true")
+            .reconnect(Backoff::never()),
+    );
+    let mut status = client.status();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Status::Disconnected { reason, .. } = status.current() {
+            assert!(matches!(reason, DisconnectReason::Refused { status: 403, .. }), "{reason:?}");
+            break;
+        }
+        status
+            .changed_blocking(deadline.saturating_duration_since(Instant::now()))
+            .unwrap();
+        assert!(Instant::now() < deadline, "no refusal");
+    }
+    assert!(!client.connected_timeout(Duration::from_millis(50)).unwrap());
+    let channel = client.channel("echo:never", &json!({}));
+    let mut events = channel.events().unwrap();
+    assert_eq!(
+        events.recv_timeout(Duration::from_millis(50)),
+        Err(RecvTimeoutError::Timeout)
+    );
+    client.shutdown();
+    assert!(client.connected().is_err());
+}
+
+#[test]
+fn tls_with_the_servers_ca() {
+    let server = TestServer::start_blocking(ServerConfig {
+        tls: true,
+        ..ServerConfig::default()
+    })
+    .unwrap();
+    assert!(server.socket_url().starts_with("wss://"));
+    let ca = server.tls().unwrap().ca_der.clone();
+    let client = start(Builder::new(server.socket_url()).add_root_certificate(ca));
+    let (echo, _events) = joined(&client, "echo:tls");
+    let reply: Value = echo.push("echo", &json!({"secure": true})).unwrap();
+    assert_eq!(reply, json!({"secure": true}));
+    client.shutdown();
+
+    let stranger = start(
+        Builder::new(server.socket_url())
+            .only_added_roots()
+            .reconnect(Backoff::never()),
+    );
+    let mut status = stranger.status();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let reason = loop {
+        if let Status::Disconnected { reason, .. } = status.current() {
+            break reason;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(status.changed_blocking(left).unwrap(), "no TLS failure");
+    };
+    match reason {
+        DisconnectReason::TransportError { message } => assert!(message.contains("TLS"), "{message}"),
+        other => panic!("expected a TLS failure, got {other:?}"),
+    }
+    stranger.shutdown();
+}
+
+#[test]
+fn handles_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Client>();
+    send_sync::<Channel>();
+    send::<ChannelEvents>();
+    send_sync::<HandlerHandle<phoenix_client_blocking::phoenix_proto::api::Router>>();
+    send::<HandlerSocket<phoenix_client_blocking::phoenix_proto::api::Router>>();
+    send_sync::<phoenix_client_blocking::StatusWatch>();
+}

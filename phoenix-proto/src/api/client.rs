@@ -1,0 +1,149 @@
+//! The async API's socket handle: a [`Client`] gives [`Channel`]s and
+//! reports the connection's [`Status`].
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use futures_channel::oneshot;
+use futures_util::task::AtomicWaker;
+use serde::Serialize;
+
+use super::channel::Channel;
+use super::error::SocketGone;
+use super::message::{Command, Inbox, InboxSender, Request};
+use super::router::Router;
+use super::status::{Status, StatusWatch};
+use crate::client::handler::Stopped;
+use crate::codec::{EncodeError, Payload};
+
+/// What every handle of one socket shares.
+pub(crate) struct Shared {
+    pub(crate) inbox: InboxSender<Router>,
+    pub(crate) channel_capacity: usize,
+    pub(crate) status: StatusWatch,
+    /// Woken when the application takes an event (see [`Router::poll_room`]).
+    pub(crate) room: Arc<AtomicWaker>,
+    /// Resolves when the socket's loop has ended.
+    pub(crate) stopped: Mutex<Option<oneshot::Receiver<Stopped>>>,
+}
+
+impl Shared {
+    pub(crate) async fn send(&self, request: Request) -> Result<(), SocketGone> {
+        self.inbox
+            .send(Inbox::Info(Command(request)))
+            .await
+            .map_err(|_| SocketGone)
+    }
+}
+
+/// A Phoenix socket with the async API. Cheap to clone; every clone talks
+/// to the same connection. `Send + Sync`.
+///
+/// `R` is the runtime the socket's loop runs on; each driver crate names
+/// this type for its runtime (`phoenix_client_tokio::Client`, ...), so
+/// application code never spells it.
+///
+/// The socket runs until [`shutdown`](Self::shutdown) or until the last
+/// clone (and the last [`Channel`]) is dropped.
+pub struct Client<R> {
+    pub(crate) shared: Arc<Shared>,
+    runtime: PhantomData<fn() -> R>,
+}
+
+impl<R> Clone for Client<R> {
+    fn clone(&self) -> Self {
+        Client {
+            shared: self.shared.clone(),
+            runtime: PhantomData,
+        }
+    }
+}
+
+impl<R> fmt::Debug for Client<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("status", &*self.shared.status.borrow())
+            .finish()
+    }
+}
+
+impl<R> Client<R> {
+    pub(crate) fn from_shared(shared: Shared) -> Self {
+        Client {
+            shared: Arc::new(shared),
+            runtime: PhantomData,
+        }
+    }
+
+    /// Watches the socket's status. Do not hold a `borrow()` of it across
+    /// an `.await`: the socket waits for the borrow to end before it can
+    /// publish a new status.
+    pub fn status(&self) -> StatusWatch {
+        self.shared.status.clone()
+    }
+
+    /// Waits until the connection is open.
+    ///
+    /// # Errors
+    /// [`SocketGone`] when the socket stops first.
+    pub async fn connected(&self) -> Result<(), SocketGone> {
+        let mut status = self.status();
+        match status
+            .wait_for(|s| matches!(s, Status::Connected | Status::Stopped))
+            .await?
+        {
+            Status::Connected => Ok(()),
+            _ => Err(SocketGone),
+        }
+    }
+
+    /// A channel for `topic`, to be joined with `params` (any `Serialize`).
+    pub fn channel<T: Serialize + ?Sized>(&self, topic: impl Into<String>, params: &T) -> Channel {
+        self.channel_raw(topic, Payload::json(params))
+    }
+
+    /// A channel whose join payload is already a [`Payload`].
+    pub fn channel_raw(
+        &self,
+        topic: impl Into<String>,
+        params: Result<Payload<'static>, EncodeError>,
+    ) -> Channel {
+        Channel::new(self.shared.clone(), topic.into(), params)
+    }
+
+    /// Reconnects if disconnected (also after [`disconnect`](Self::disconnect)).
+    ///
+    /// # Errors
+    /// [`SocketGone`] when the socket has stopped.
+    pub async fn reconnect(&self) -> Result<(), SocketGone> {
+        self.shared.send(Request::Connect).await
+    }
+
+    /// Closes the connection and stops reconnecting; channels rejoin after
+    /// [`reconnect`](Self::reconnect).
+    ///
+    /// # Errors
+    /// [`SocketGone`] when the socket has stopped.
+    pub async fn disconnect(&self) -> Result<(), SocketGone> {
+        self.shared.send(Request::Disconnect).await
+    }
+
+    /// Closes the connection (frames already accepted go out first) and
+    /// stops the socket; returns once its loop has ended.
+    pub async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.shared.inbox.send(Inbox::Stop(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+        let stopped = self
+            .shared
+            .stopped
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(stopped) = stopped {
+            let _ = stopped.await;
+        }
+    }
+}

@@ -1,0 +1,451 @@
+//! The shared async driver: one future per socket that owns the WebSocket,
+//! feeds the core whole messages and hands its events to a handler, on any
+//! [`Runtime`]. It makes no protocol decisions: every rule (what to send,
+//! when to reconnect, what a close means) is the core's.
+//!
+//! Each turn it reads the clock once, hands the core whatever happened (a
+//! command from a handle, up to [`MAX_BATCH`] WebSocket messages that are
+//! already buffered, a finished connection attempt, or a deadline), then
+//! drains the core: every frame to send is written, with one flush per
+//! turn, and every event goes to the handler (whose commands are drained in
+//! the same turn). Then it waits for the next input, polling its sources in
+//! turn so that none can starve the others.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use futures_util::future::FutureExt;
+use futures_util::{SinkExt, StreamExt};
+use tracing::{Instrument, debug, info, warn};
+use tungstenite::Message as WsMessage;
+use tungstenite::protocol::CloseFrame;
+use tungstenite::protocol::frame::coding::CloseCode;
+
+use super::connect::{self, WsStream};
+use super::launch::{Launch, SocketTask};
+use super::message::{Flow, Inbox, InboxReceiver, MAX_BATCH, Received};
+use super::options::TransportOptions;
+use super::runtime::{Runtime, Timer, timeout};
+use crate::client::handler::{self, Handler, Stopped};
+use crate::client::{ConnectFailure, Instruction, Socket};
+use crate::codec::{WireMessage, WireRef};
+
+impl<R: Runtime> Launch for R {
+    fn launch<H>(&self, task: SocketTask<H>)
+    where
+        H: Handler + Send + 'static,
+        H::Info: Send + 'static,
+        H::Call: Send + 'static,
+        H::Reply: Send + 'static,
+    {
+        let span = task.span.clone();
+        self.spawn(Box::pin(run(self.clone(), task).instrument(span)));
+    }
+}
+
+type Connecting = Pin<Box<dyn Future<Output = Result<WsStream, ConnectFailure>> + Send>>;
+
+/// Runs one socket until its handler stops, it is told to stop, or every
+/// handle is gone; then reports why.
+pub async fn run<R: Runtime, H: Handler>(runtime: R, task: SocketTask<H>) {
+    let SocketTask {
+        mut core,
+        mut handler,
+        flow,
+        mut inbox,
+        transport,
+        stopped,
+        ..
+    } = task;
+    let mut driver = Driver {
+        runtime,
+        transport,
+        conn: None,
+        connecting: None,
+        timer: None,
+        turn: 0,
+    };
+    let (reason, done) = driver.run(&mut core, &mut handler, &flow, &mut inbox).await;
+    // Nothing more is accepted; handles waiting on the socket learn it is gone.
+    inbox.close();
+    drop(handler);
+    drop(done);
+    let _ = stopped.send(reason);
+}
+
+struct Driver<R: Runtime> {
+    runtime: R,
+    transport: TransportOptions,
+    conn: Option<WsStream>,
+    connecting: Option<Connecting>,
+    timer: Option<Pin<Box<dyn Timer>>>,
+    /// Which input is polled first, rotating for fairness.
+    turn: usize,
+}
+
+/// What woke the driver.
+enum Wake<H: Handler> {
+    Inbox(Received<H>),
+    Connected(Result<Box<WsStream>, ConnectFailure>),
+    Incoming(Option<Result<WsMessage, tungstenite::Error>>),
+    Room,
+    Deadline,
+}
+
+/// What one incoming WebSocket item meant.
+enum Incoming {
+    Handled,
+    Gone,
+}
+
+/// The stop and, when a handle asked for it, who to tell once it is done.
+type Stop = (Stopped, Option<futures_channel::oneshot::Sender<()>>);
+
+impl<R: Runtime> Driver<R> {
+    async fn run<H: Handler>(
+        &mut self,
+        core: &mut Socket,
+        handler: &mut H,
+        flow: &Flow<H>,
+        inbox: &mut InboxReceiver<H>,
+    ) -> Stop {
+        if let Some(stopped) = handler::init(handler, core, self.runtime.now()) {
+            self.finish(core).await;
+            return (stopped, None);
+        }
+        loop {
+            if let Some(stopped) = self.drain(core, handler).await {
+                self.finish(core).await;
+                return (stopped, None);
+            }
+            let deadline = core.poll_timeout();
+            let budget = (flow.budget)(handler);
+            match self.wait(inbox, handler, flow, deadline, budget).await {
+                Wake::Inbox(first) => {
+                    let mut next = Some(first);
+                    let mut handled = 0;
+                    while let Some(message) = next.take() {
+                        if let Some(stop) = self.deliver(core, handler, message) {
+                            self.finish(core).await;
+                            return stop;
+                        }
+                        handled += 1;
+                        if handled < MAX_BATCH {
+                            next = inbox.try_recv();
+                        }
+                    }
+                }
+                Wake::Connected(result) => {
+                    self.connecting = None;
+                    let now = self.runtime.now();
+                    match result {
+                        Ok(ws) => {
+                            info!("connected");
+                            self.conn = Some(*ws);
+                            core.handle_connected(now);
+                        }
+                        Err(failure) => {
+                            warn!(status = failure.status, message = %failure.message, "connect failed");
+                            core.handle_connect_failed(now, failure);
+                        }
+                    }
+                }
+                Wake::Incoming(item) => {
+                    let mut handled = 1;
+                    let mut outcome = self.feed(core, item);
+                    // Take what else is already buffered, up to the budget.
+                    while let (Incoming::Handled, true) = (&outcome, handled < budget) {
+                        let Some(ws) = self.conn.as_mut() else { break };
+                        let Some(item) = ws.next().now_or_never() else {
+                            break;
+                        };
+                        handled += 1;
+                        outcome = self.feed(core, item);
+                    }
+                    if let Incoming::Gone = outcome {
+                        self.conn = None;
+                    }
+                }
+                Wake::Room => {}
+                Wake::Deadline => core.handle_timeout(self.runtime.now()),
+            }
+        }
+    }
+
+    /// Waits for the next input.
+    async fn wait<H: Handler>(
+        &mut self,
+        inbox: &mut InboxReceiver<H>,
+        handler: &mut H,
+        flow: &Flow<H>,
+        deadline: Option<std::time::Instant>,
+        budget: usize,
+    ) -> Wake<H> {
+        if let Some(at) = deadline {
+            match self.timer.as_mut() {
+                Some(timer) => timer.as_mut().reset(at),
+                None => self.timer = Some(self.runtime.timer(at)),
+            }
+        }
+        self.turn = self.turn.wrapping_add(1);
+        let first = self.turn;
+        let Driver {
+            conn,
+            connecting,
+            timer,
+            ..
+        } = self;
+        std::future::poll_fn(|cx| {
+            for source in 0..4 {
+                match (first + source) % 4 {
+                    0 => {
+                        if let Poll::Ready(received) = inbox.poll_recv(cx) {
+                            return Poll::Ready(Wake::Inbox(received));
+                        }
+                    }
+                    1 => {
+                        if let Some(pending) = connecting.as_mut() {
+                            if let Poll::Ready(result) = pending.as_mut().poll(cx) {
+                                return Poll::Ready(Wake::Connected(result.map(Box::new)));
+                            }
+                        }
+                    }
+                    // The handler has no room: read nothing until it has.
+                    2 if budget == 0 => {
+                        if (flow.poll_room)(handler, cx).is_ready() {
+                            return Poll::Ready(Wake::Room);
+                        }
+                    }
+                    2 => {
+                        if let Some(ws) = conn.as_mut() {
+                            if let Poll::Ready(item) = ws.poll_next_unpin(cx) {
+                                return Poll::Ready(Wake::Incoming(item));
+                            }
+                        }
+                    }
+                    _ => {
+                        if let (Some(timer), Some(_)) = (timer.as_mut(), deadline) {
+                            if timer.as_mut().poll_fire(cx).is_ready() {
+                                return Poll::Ready(Wake::Deadline);
+                            }
+                        }
+                    }
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Hands one message from the handles to the handler; `Some` to stop.
+    fn deliver<H: Handler>(
+        &mut self,
+        core: &mut Socket,
+        handler: &mut H,
+        message: Received<H>,
+    ) -> Option<Stop> {
+        let now = self.runtime.now();
+        match message {
+            Received::Message(Inbox::Info(info)) => {
+                handler::deliver_info(handler, core, now, info).map(|s| (s, None))
+            }
+            Received::Message(Inbox::Call(call, reply_to)) => {
+                let (reply, stopped) = handler::deliver_call(handler, core, now, call);
+                let _ = reply_to.send(reply);
+                stopped.map(|s| (s, None))
+            }
+            Received::Message(Inbox::Stop(done)) => Some((
+                Stopped {
+                    reason: "stopped by the application".into(),
+                },
+                Some(done),
+            )),
+            Received::AllHandlesGone => Some((
+                Stopped {
+                    reason: "every handle was dropped".into(),
+                },
+                None,
+            )),
+        }
+    }
+
+    /// Carries out the core's instructions and hands its events to the
+    /// handler until both are quiet; `Some` when the handler stopped.
+    async fn drain<H: Handler>(&mut self, core: &mut Socket, handler: &mut H) -> Option<Stopped> {
+        loop {
+            let mut write_failed = None;
+            while let Some(instruction) = core.poll_instruction() {
+                match instruction {
+                    Instruction::Connect(request) => {
+                        // The core considers any previous connection gone.
+                        self.conn = None;
+                        info!(url = %request.redacted_url(), attempt = request.attempt, "connecting");
+                        self.connecting = Some(Box::pin(connect::open(
+                            self.runtime.clone(),
+                            request,
+                            self.transport.clone(),
+                        )));
+                    }
+                    Instruction::Send(message) => {
+                        // After a failed write the connection is done for:
+                        // skip the rest of this turn's frames.
+                        if let (Some(ws), None) = (self.conn.as_mut(), &write_failed) {
+                            let limit = self.transport.write_timeout;
+                            if let Err(e) =
+                                write_bounded(&self.runtime, limit, ws.feed(to_ws(message))).await
+                            {
+                                write_failed = Some(e);
+                            }
+                        }
+                    }
+                    Instruction::Close { code, reason } => {
+                        // The core considers the connection gone, including
+                        // one still being opened: abandon that attempt, or it
+                        // would open behind the core's back and stay open.
+                        self.connecting = None;
+                        if let Some(ws) = self.conn.take() {
+                            debug!(code, reason = %reason, "closing the connection");
+                            self.close_in_background(ws, code, reason);
+                        }
+                    }
+                }
+            }
+            if let (Some(ws), None) = (self.conn.as_mut(), &write_failed) {
+                let limit = self.transport.write_timeout;
+                if let Err(e) = write_bounded(&self.runtime, limit, ws.flush()).await {
+                    write_failed = Some(e);
+                }
+            }
+            if let Some(message) = write_failed {
+                warn!(error = %message, "write failed");
+                self.conn = None;
+                core.handle_transport_error(self.runtime.now(), &message);
+                continue;
+            }
+            if let Some(stopped) = handler::deliver_events(handler, core, self.runtime.now()) {
+                return Some(stopped);
+            }
+            // Callbacks may have issued commands: drain again until quiet.
+            if !core.has_output() {
+                return None;
+            }
+        }
+    }
+
+    /// Stops: the core disconnects, and its instructions are carried out up
+    /// to its `Close` (frames it accepted before the stop still go out, in
+    /// order); nothing after that.
+    async fn finish(&mut self, core: &mut Socket) {
+        core.disconnect(self.runtime.now());
+        self.connecting = None;
+        let limit = self.transport.write_timeout;
+        while let Some(instruction) = core.poll_instruction() {
+            match instruction {
+                Instruction::Send(message) => {
+                    if let Some(ws) = self.conn.as_mut() {
+                        if write_bounded(&self.runtime, limit, ws.feed(to_ws(message)))
+                            .await
+                            .is_err()
+                        {
+                            self.conn = None;
+                        }
+                    }
+                }
+                Instruction::Close { code, reason } => {
+                    if let Some(mut ws) = self.conn.take() {
+                        if write_bounded(&self.runtime, limit, ws.flush())
+                            .await
+                            .is_ok()
+                        {
+                            self.close_in_background(ws, code, reason);
+                        }
+                    }
+                    break;
+                }
+                Instruction::Connect(_) => break,
+            }
+        }
+        self.conn = None;
+    }
+
+    /// Feeds one WebSocket item to the core.
+    fn feed(
+        &self,
+        core: &mut Socket,
+        item: Option<Result<WsMessage, tungstenite::Error>>,
+    ) -> Incoming {
+        let now = self.runtime.now();
+        match item {
+            Some(Ok(WsMessage::Text(text))) => {
+                core.handle_message(now, WireRef::Text(text.as_str()));
+                Incoming::Handled
+            }
+            Some(Ok(WsMessage::Binary(bytes))) => {
+                core.handle_message(now, WireRef::Binary(&bytes));
+                Incoming::Handled
+            }
+            // Pings are answered by tungstenite on the next flush.
+            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => {
+                Incoming::Handled
+            }
+            Some(Ok(WsMessage::Close(frame))) => {
+                let (code, reason) = match &frame {
+                    Some(f) => (Some(u16::from(f.code)), f.reason.as_str()),
+                    None => (None, ""),
+                };
+                info!(code, reason, "server closed the connection");
+                core.handle_closed(now, code, reason);
+                Incoming::Gone
+            }
+            None => {
+                info!("connection ended without a close frame");
+                core.handle_closed(now, None, "");
+                Incoming::Gone
+            }
+            Some(Err(e)) => {
+                warn!(error = %e, "connection failed");
+                core.handle_transport_error(now, &e.to_string());
+                Incoming::Gone
+            }
+        }
+    }
+
+    /// Closes a connection politely in the background, without waiting for it.
+    fn close_in_background(&self, mut ws: WsStream, code: u16, reason: String) {
+        let runtime = self.runtime.clone();
+        self.runtime.spawn(Box::pin(async move {
+            let frame = CloseFrame {
+                code: CloseCode::from(code),
+                reason: reason.into(),
+            };
+            let _ = timeout(&runtime, Duration::from_secs(2), ws.close(Some(frame))).await;
+        }));
+    }
+}
+
+fn to_ws(message: WireMessage) -> WsMessage {
+    match message {
+        WireMessage::Text(text) => WsMessage::text(text),
+        WireMessage::Binary(bytes) => WsMessage::binary(bytes),
+    }
+}
+
+/// Runs one write with a time limit. A peer that stops reading (a half-open
+/// connection, a stuck server) would otherwise block the write, and with it
+/// the whole socket: no timers (so no heartbeat timeout), no commands, no
+/// shutdown. A write that times out is reported like a failed one.
+async fn write_bounded<R: Runtime>(
+    runtime: &R,
+    limit: Duration,
+    write: impl Future<Output = Result<(), tungstenite::Error>>,
+) -> Result<(), String> {
+    match timeout(runtime, limit, write).await {
+        Some(Ok(())) => Ok(()),
+        Some(Err(e)) => Err(e.to_string()),
+        None => Err(format!(
+            "write timed out after {limit:?}: the peer is not reading"
+        )),
+    }
+}

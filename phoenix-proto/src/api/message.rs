@@ -1,0 +1,244 @@
+//! What the handles and the socket's loop exchange: the inbox of
+//! application messages, the async API's commands, and the flow control
+//! between a loop and its handler. This module imports nothing else of the
+//! API layer but its errors, so the handles, the router and the loops all
+//! depend on it and never on each other.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Mutex, OnceLock};
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use futures_channel::oneshot;
+use futures_util::Stream;
+
+use super::error::{JoinError, LeaveError, PushError};
+use super::events::EventSender;
+use super::presence::PresenceShared;
+use crate::client::handler::Handler;
+use crate::client::{ChannelId, PushOutcome};
+use crate::codec::Payload;
+
+/// The most incoming messages or application commands a loop handles in one
+/// wake-up before it looks at its other inputs.
+pub const MAX_BATCH: usize = 64;
+
+/// One message from the application's handles to the socket's loop.
+pub enum Inbox<H: Handler> {
+    /// For [`Handler::handle_info`].
+    Info(H::Info),
+    /// For [`Handler::handle_call`], with where the answer goes.
+    Call(H::Call, oneshot::Sender<H::Reply>),
+    /// Stop the socket; the sender is dropped once it has stopped.
+    Stop(oneshot::Sender<()>),
+}
+
+impl<H: Handler> fmt::Debug for Inbox<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Inbox::Info(_) => "Inbox::Info(..)",
+            Inbox::Call(..) => "Inbox::Call(..)",
+            Inbox::Stop(_) => "Inbox::Stop(..)",
+        })
+    }
+}
+
+/// The sending side of a socket's inbox, held by every handle.
+///
+/// Two queues: a bounded one for everything the application asks (a full
+/// queue makes the caller wait, which is back-pressure), and an unbounded
+/// one used only by `Drop` implementations, which cannot wait: it carries at
+/// most one leave per channel handle.
+pub struct InboxSender<H: Handler> {
+    pub(crate) bounded: async_channel::Sender<Inbox<H>>,
+    pub(crate) urgent: async_channel::Sender<Inbox<H>>,
+}
+
+impl<H: Handler> Clone for InboxSender<H> {
+    fn clone(&self) -> Self {
+        InboxSender {
+            bounded: self.bounded.clone(),
+            urgent: self.urgent.clone(),
+        }
+    }
+}
+
+impl<H: Handler> fmt::Debug for InboxSender<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InboxSender")
+            .field("queued", &self.bounded.len())
+            .field("closed", &self.bounded.is_closed())
+            .finish()
+    }
+}
+
+/// The receiving side of a socket's inbox, owned by the loop.
+pub struct InboxReceiver<H: Handler> {
+    // Boxed: async-channel's receivers are not `Unpin` while listening.
+    bounded: Pin<Box<async_channel::Receiver<Inbox<H>>>>,
+    urgent: Pin<Box<async_channel::Receiver<Inbox<H>>>>,
+}
+
+impl<H: Handler> fmt::Debug for InboxReceiver<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InboxReceiver")
+            .field("queued", &(self.bounded.len() + self.urgent.len()))
+            .finish()
+    }
+}
+
+/// A new inbox whose bounded queue holds `capacity` messages.
+pub fn inbox<H: Handler>(capacity: usize) -> (InboxSender<H>, InboxReceiver<H>) {
+    let (bounded_tx, bounded_rx) = async_channel::bounded(capacity.max(1));
+    let (urgent_tx, urgent_rx) = async_channel::unbounded();
+    (
+        InboxSender {
+            bounded: bounded_tx,
+            urgent: urgent_tx,
+        },
+        InboxReceiver {
+            bounded: Box::pin(bounded_rx),
+            urgent: Box::pin(urgent_rx),
+        },
+    )
+}
+
+impl<H: Handler> InboxSender<H> {
+    /// Queues a message, waiting while the queue is full.
+    ///
+    /// # Errors
+    /// Gives the message back when the socket has stopped.
+    pub async fn send(&self, message: Inbox<H>) -> Result<(), Inbox<H>> {
+        self.bounded.send(message).await.map_err(|e| e.into_inner())
+    }
+
+    /// Queues a message without waiting (it may exceed the bounded queue's
+    /// capacity): for `Drop` implementations only.
+    pub(crate) fn send_now(&self, message: Inbox<H>) {
+        let _ = self.urgent.try_send(message);
+    }
+
+    /// Whether the socket has stopped.
+    pub fn is_closed(&self) -> bool {
+        self.bounded.is_closed()
+    }
+}
+
+/// What [`InboxReceiver::poll_recv`] found.
+#[derive(Debug)]
+pub enum Received<H: Handler> {
+    /// A message.
+    Message(Inbox<H>),
+    /// Every handle is gone: nobody can talk to the socket any more.
+    AllHandlesGone,
+}
+
+impl<H: Handler> InboxReceiver<H> {
+    /// The next message if one is queued now.
+    pub fn try_recv(&self) -> Option<Received<H>> {
+        if let Ok(message) = self.urgent.try_recv() {
+            return Some(Received::Message(message));
+        }
+        match self.bounded.try_recv() {
+            Ok(message) => Some(Received::Message(message)),
+            Err(async_channel::TryRecvError::Empty) => None,
+            Err(async_channel::TryRecvError::Closed) => Some(Received::AllHandlesGone),
+        }
+    }
+
+    /// Waits for the next message (registers `cx` to be woken).
+    pub fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<Received<H>> {
+        if let Poll::Ready(Some(message)) = self.urgent.as_mut().poll_next(cx) {
+            return Poll::Ready(Received::Message(message));
+        }
+        match self.bounded.as_mut().poll_next(cx) {
+            Poll::Ready(Some(message)) => Poll::Ready(Received::Message(message)),
+            Poll::Ready(None) => Poll::Ready(Received::AllHandlesGone),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Stops taking messages: every later send fails with "socket gone".
+    pub fn close(&self) {
+        self.bounded.close();
+        self.urgent.close();
+    }
+}
+
+/// A command from the async API's handles to its [`Router`](super::Router):
+/// opaque, it only passes through a loop's inbox.
+pub struct Command(pub(crate) Request);
+
+impl fmt::Debug for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.0 {
+            Request::Join { .. } => "Command::Join",
+            Request::Push { .. } => "Command::Push",
+            Request::Leave { .. } => "Command::Leave",
+            Request::Connect => "Command::Connect",
+            Request::Disconnect => "Command::Disconnect",
+        })
+    }
+}
+
+/// What a [`Command`] asks.
+pub(crate) enum Request {
+    Join {
+        topic: String,
+        payload: Payload<'static>,
+        timeout: Option<Duration>,
+        /// The channel's event queue, taken by the router when it accepts
+        /// the join; left in place if this command is dropped unsent, so
+        /// the handle can still join.
+        events: Arc<Mutex<Option<EventSender>>>,
+        subscribed: Arc<AtomicBool>,
+        /// Set by the router as soon as the socket accepts the join, so the
+        /// handle knows its channel even if the `join()` future is dropped.
+        id: Arc<OnceLock<ChannelId>>,
+        /// The channel's presence list, once someone asked for it.
+        presence: Arc<OnceLock<PresenceShared>>,
+        done: oneshot::Sender<Result<Payload<'static>, JoinError>>,
+    },
+    Push {
+        channel: ChannelId,
+        event: String,
+        payload: Payload<'static>,
+        timeout: Option<Duration>,
+        /// `None` for a cast: nobody waits for the outcome.
+        done: Option<oneshot::Sender<Result<PushOutcome, PushError>>>,
+    },
+    Leave {
+        channel: ChannelId,
+        done: Option<oneshot::Sender<Result<(), LeaveError>>>,
+    },
+    Connect,
+    Disconnect,
+}
+
+/// Flow control between a loop and its handler: how many incoming messages
+/// the handler can take now, and a way to learn when it can take more.
+pub struct Flow<H> {
+    /// How many WebSocket messages may be read now (0: stop reading).
+    pub budget: fn(&mut H) -> usize,
+    /// Ready once the budget may have grown again; registers `cx` otherwise.
+    pub poll_room: fn(&mut H, &mut TaskContext<'_>) -> Poll<()>,
+}
+
+impl<H> fmt::Debug for Flow<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Flow(..)")
+    }
+}
+
+impl<H> Flow<H> {
+    /// For handlers that take every message at once (plain callbacks).
+    pub fn unbounded() -> Self {
+        Flow {
+            budget: |_| MAX_BATCH,
+            poll_room: |_, _| Poll::Ready(()),
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! Transport settings every driver understands.
+
+use std::time::Duration;
+
+use super::tls::TlsSettings;
+
+/// Default size of the WebSocket read buffer: small, since Phoenix frames
+/// are usually small (tungstenite's own default is 128 KiB per socket).
+pub const DEFAULT_READ_BUFFER: usize = 8 * 1024;
+/// Default capacity of each channel's event queue.
+pub const DEFAULT_CHANNEL_CAPACITY: usize = 256;
+/// Default capacity of the queue of commands from handles to the socket.
+pub const DEFAULT_COMMAND_CAPACITY: usize = 256;
+
+/// How a driver opens and runs connections.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct TransportOptions {
+    /// TLS roots and library.
+    pub tls: TlsSettings,
+    /// Opens the byte stream instead of a plain TCP connect.
+    #[cfg(feature = "async-driver")]
+    pub connector: Option<super::connect::Connector>,
+    /// Time allowed for TCP, TLS and the upgrade, each.
+    pub connect_timeout: Duration,
+    /// Limit on each write and flush of an open connection.
+    pub write_timeout: Duration,
+    /// Size of the WebSocket read buffer.
+    pub read_buffer_size: usize,
+    /// Largest message accepted from the server.
+    pub max_message_size: Option<usize>,
+}
+
+impl Default for TransportOptions {
+    fn default() -> Self {
+        TransportOptions {
+            tls: TlsSettings::default(),
+            #[cfg(feature = "async-driver")]
+            connector: None,
+            connect_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
+            read_buffer_size: DEFAULT_READ_BUFFER,
+            max_message_size: Some(64 << 20),
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! What an async runtime provides to the shared driver: timers, spawning,
+//! TCP connections and the clock. Each async driver crate implements
+//! [`Runtime`] in a few dozen lines; everything else is shared.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::connect::{BoxIo, ConnectFuture};
+use crate::client::ConnectFailure;
+
+/// The future of a TLS handshake.
+pub type TlsFuture = Pin<Box<dyn Future<Output = Result<BoxIo, ConnectFailure>> + Send>>;
+
+/// A timer that fires once at an instant and can be moved to another.
+pub trait Timer: Send + fmt::Debug {
+    /// Moves the timer to fire at `at` (earlier or later).
+    fn reset(self: Pin<&mut Self>, at: Instant);
+    /// Ready once the instant has passed.
+    fn poll_fire(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()>;
+}
+
+/// A boxed future the runtime runs to completion.
+pub type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// An async runtime, as the shared driver needs it.
+pub trait Runtime: Clone + Send + Sync + fmt::Debug + 'static {
+    /// A timer firing at `at`.
+    fn timer(&self, at: Instant) -> Pin<Box<dyn Timer>>;
+    /// Runs `task` in the background.
+    fn spawn(&self, task: Task);
+    /// Opens a TCP connection to `host:port` (with `TCP_NODELAY`).
+    fn connect_tcp(&self, host: String, port: u16) -> ConnectFuture;
+    /// Runs a TLS handshake for `host` over `io` with the platform TLS
+    /// library, trusting `roots` (DER) besides the system's, for sockets
+    /// built with `native_tls()`. The default says it is not available.
+    fn native_tls(&self, host: String, roots: Vec<Vec<u8>>, io: BoxIo) -> TlsFuture {
+        let _ = (host, roots, io);
+        Box::pin(async {
+            Err(ConnectFailure::new(
+                "native TLS was requested but this driver was built without it",
+            ))
+        })
+    }
+    /// The monotonic clock the core is driven by.
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+    /// The wall clock, for `Retry-After` dates.
+    fn wall_clock(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// Runs `future` for at most `limit`; `None` when time ran out first.
+pub(crate) async fn timeout<R: Runtime, F: Future>(
+    runtime: &R,
+    limit: Duration,
+    future: F,
+) -> Option<F::Output> {
+    let mut timer = runtime.timer(runtime.now() + limit);
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(output) = future.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        timer.as_mut().poll_fire(cx).map(|()| None)
+    })
+    .await
+}

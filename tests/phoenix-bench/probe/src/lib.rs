@@ -1,0 +1,532 @@
+//! # phoenix-bench-probe
+//!
+//! What every Rust client process of `phoenix-bench` shares: the command
+//! line it is given, its CPU and memory readings, and the one JSON line it
+//! prints. The Node client (`tests/js/bench-client.mjs`) speaks the same
+//! protocol.
+//!
+//! A client process is started as
+//!
+//! ```text
+//! bench-<kind> --url ws://127.0.0.1:PORT/socket --workload seq|pipe|recv|idle
+//!              [--count N] [--warmup N] [--inflight K] [--sockets S]
+//!              [--settle-ms MS] [--mode MODE]
+//! ```
+//!
+//! does the workload against a server that serves the project's fixture
+//! (`echo:*` topics: `echo` replies with its payload, `many` pushes `n`
+//! `item` messages), and prints one line of JSON, a [`Report`], on stdout.
+//! CPU time is the operating system's accounting of the whole process
+//! (`getrusage(RUSAGE_SELF)`, user + system, every thread), read when the
+//! measured part of the workload starts and when it ends, so connecting,
+//! joining and warming up are not counted.
+//!
+//! Kept apart from `phoenix-bench` so that a client with awkward
+//! dependencies (`phoenix_channels_client` turns on tokio's `test-util`)
+//! can live in a package of its own and still share this.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use nix::sys::resource::{Resource, UsageWho, getrlimit, getrusage, setrlimit};
+use nix::sys::time::TimeVal;
+use serde::{Deserialize, Serialize};
+
+/// Any error of a client process; it is printed on stderr and the process
+/// exits with status 1.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// The topic of the single-socket workloads.
+pub const TOPIC: &str = "echo:bench";
+/// The event every push sends; the fixture replies `ok` with the payload.
+pub const ECHO_EVENT: &str = "echo";
+/// The payload of every push, as JSON.
+pub const BODY_JSON: &str = r#"{"body":"hello"}"#;
+/// The event that asks the server to push `n` messages (`{"n": n}`).
+pub const MANY_EVENT: &str = "many";
+/// The event of the messages the server pushes for [`MANY_EVENT`].
+pub const ITEM_EVENT: &str = "item";
+
+/// The payload of every push, for clients that serialize a value.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Body {
+    /// Always `"hello"`.
+    pub body: &'static str,
+}
+
+/// [`BODY_JSON`] as a value.
+pub const BODY: Body = Body { body: "hello" };
+
+/// The topic of idle socket number `index`.
+pub fn idle_topic(index: usize) -> String {
+    format!("echo:idle{index}")
+}
+
+/// The WebSocket URL of a socket endpoint (`ws://host:port/socket`), for
+/// clients that want the full URL with `vsn`.
+pub fn websocket_url(endpoint: &str) -> String {
+    format!("{}/websocket?vsn=2.0.0", endpoint.trim_end_matches('/'))
+}
+
+/// What a client process does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// `warmup` pushes, then `count` pushes one after the other, each
+    /// waiting for its reply; the latency of each is recorded.
+    Seq {
+        /// Measured pushes.
+        count: u64,
+        /// Unmeasured pushes first.
+        warmup: u64,
+    },
+    /// `count` pushes with up to `inflight` awaiting their replies.
+    Pipe {
+        /// Pushes.
+        count: u64,
+        /// Pushes in flight at most.
+        inflight: u64,
+    },
+    /// One `many` push; the server pushes `count` messages back.
+    Recv {
+        /// Messages received.
+        count: u64,
+    },
+    /// `sockets` sockets, each joined to its own topic, then idle for
+    /// `settle` before the resident memory is read.
+    Idle {
+        /// Sockets in this process.
+        sockets: u64,
+        /// Wait after the last join.
+        settle: Duration,
+    },
+}
+
+impl Workload {
+    /// The name on the command line and in the reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Workload::Seq { .. } => "seq",
+            Workload::Pipe { .. } => "pipe",
+            Workload::Recv { .. } => "recv",
+            Workload::Idle { .. } => "idle",
+        }
+    }
+}
+
+/// A client process's command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Args {
+    /// The socket endpoint, e.g. `ws://127.0.0.1:4000/socket` (no `/websocket`).
+    pub url: String,
+    /// What to do.
+    pub workload: Workload,
+    /// A client-specific variant, e.g. `async` or `callback`.
+    pub mode: Option<String>,
+}
+
+/// A command line that could not be understood.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (usage: --url URL --workload seq|pipe|recv|idle [--count N] [--warmup N] [--inflight K] [--sockets S] [--settle-ms MS] [--mode M])", self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+impl Args {
+    /// Reads the process's own command line.
+    ///
+    /// # Errors
+    /// [`UsageError`] for an unknown option, a missing value or a bad number.
+    pub fn from_env() -> Result<Args, UsageError> {
+        Args::parse(std::env::args().skip(1))
+    }
+
+    /// Parses options (without the program name).
+    ///
+    /// # Errors
+    /// As [`from_env`](Self::from_env).
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, UsageError> {
+        let mut url = None;
+        let mut workload = None;
+        let mut mode = None;
+        let (mut count, mut warmup, mut inflight, mut sockets, mut settle_ms) =
+            (None, None, None, None, None);
+        let mut args = args.into_iter();
+        while let Some(flag) = args.next() {
+            let mut value = || {
+                args.next()
+                    .ok_or_else(|| UsageError(format!("{flag} needs a value")))
+            };
+            let number = |text: String| {
+                text.parse::<u64>()
+                    .map_err(|_| UsageError(format!("not a number: {text}")))
+            };
+            match flag.as_str() {
+                "--url" => url = Some(value()?),
+                "--workload" => workload = Some(value()?),
+                "--mode" => mode = Some(value()?),
+                "--count" => count = Some(number(value()?)?),
+                "--warmup" => warmup = Some(number(value()?)?),
+                "--inflight" => inflight = Some(number(value()?)?),
+                "--sockets" => sockets = Some(number(value()?)?),
+                "--settle-ms" => settle_ms = Some(number(value()?)?),
+                other => return Err(UsageError(format!("unknown option {other}"))),
+            }
+        }
+        let url = url.ok_or_else(|| UsageError("--url is required".into()))?;
+        let workload = match workload.as_deref() {
+            Some("seq") => Workload::Seq {
+                count: count.unwrap_or(10_000),
+                warmup: warmup.unwrap_or(100),
+            },
+            Some("pipe") => Workload::Pipe {
+                count: count.unwrap_or(100_000),
+                inflight: inflight.unwrap_or(1_000).max(1),
+            },
+            Some("recv") => Workload::Recv {
+                count: count.unwrap_or(100_000),
+            },
+            Some("idle") => Workload::Idle {
+                sockets: sockets.unwrap_or(1_000),
+                settle: Duration::from_millis(settle_ms.unwrap_or(500)),
+            },
+            Some(other) => return Err(UsageError(format!("unknown workload {other}"))),
+            None => return Err(UsageError("--workload is required".into())),
+        };
+        Ok(Args {
+            url,
+            workload,
+            mode,
+        })
+    }
+}
+
+/// User and system CPU time of this process so far (every thread, live or
+/// ended), from `getrusage(RUSAGE_SELF)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CpuTime {
+    /// Time in user mode.
+    pub user: Duration,
+    /// Time in the kernel on the process's behalf.
+    pub sys: Duration,
+}
+
+fn duration(tv: TimeVal) -> Duration {
+    let secs = u64::try_from(tv.tv_sec()).unwrap_or(0);
+    let micros = u64::try_from(tv.tv_usec()).unwrap_or(0);
+    Duration::from_secs(secs) + Duration::from_micros(micros)
+}
+
+impl CpuTime {
+    /// This process's CPU time now.
+    ///
+    /// # Errors
+    /// When `getrusage` fails (it does not on Linux).
+    pub fn now() -> Result<CpuTime, Error> {
+        CpuTime::of(UsageWho::RUSAGE_SELF)
+    }
+
+    /// The CPU time of the children this process has waited for.
+    ///
+    /// # Errors
+    /// When `getrusage` fails.
+    pub fn children() -> Result<CpuTime, Error> {
+        CpuTime::of(UsageWho::RUSAGE_CHILDREN)
+    }
+
+    fn of(who: UsageWho) -> Result<CpuTime, Error> {
+        let usage = getrusage(who)?;
+        Ok(CpuTime {
+            user: duration(usage.user_time()),
+            sys: duration(usage.system_time()),
+        })
+    }
+
+    /// User + system.
+    pub fn total(&self) -> Duration {
+        self.user + self.sys
+    }
+
+    /// The time spent since `earlier`.
+    pub fn since(&self, earlier: CpuTime) -> CpuTime {
+        CpuTime {
+            user: self.user.saturating_sub(earlier.user),
+            sys: self.sys.saturating_sub(earlier.sys),
+        }
+    }
+}
+
+/// Wall-clock and CPU time from a starting point.
+#[derive(Debug, Clone, Copy)]
+pub struct Meter {
+    wall: Instant,
+    cpu: CpuTime,
+}
+
+/// What a [`Meter`] measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Measured {
+    /// Elapsed real time.
+    pub wall: Duration,
+    /// CPU time of the process in that time.
+    pub cpu: CpuTime,
+}
+
+impl Meter {
+    /// Starts measuring now.
+    ///
+    /// # Errors
+    /// As [`CpuTime::now`].
+    pub fn start() -> Result<Meter, Error> {
+        let cpu = CpuTime::now()?;
+        Ok(Meter {
+            wall: Instant::now(),
+            cpu,
+        })
+    }
+
+    /// The time since [`start`](Self::start).
+    ///
+    /// # Errors
+    /// As [`CpuTime::now`].
+    pub fn stop(&self) -> Result<Measured, Error> {
+        let wall = self.wall.elapsed();
+        let cpu = CpuTime::now()?.since(self.cpu);
+        Ok(Measured { wall, cpu })
+    }
+}
+
+/// The resident set size of this process now, in KiB (`VmRSS`).
+///
+/// # Errors
+/// When `/proc/self/status` cannot be read.
+pub fn rss_kib() -> Result<u64, Error> {
+    status_field("VmRSS:")
+}
+
+/// The largest resident set size of this process so far, in KiB (`VmHWM`).
+///
+/// # Errors
+/// When `/proc/self/status` cannot be read.
+pub fn peak_rss_kib() -> Result<u64, Error> {
+    status_field("VmHWM:")
+}
+
+fn status_field(name: &str) -> Result<u64, Error> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let line = status
+        .lines()
+        .find(|line| line.starts_with(name))
+        .ok_or_else(|| format!("no {name} in /proc/self/status"))?;
+    let kib = line
+        .trim_start_matches(name)
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse::<u64>()?;
+    Ok(kib)
+}
+
+/// Raises this process's limit on open files to its hard limit (children
+/// inherit it), so that ten thousand sockets fit. Returns the new limit.
+///
+/// # Errors
+/// When the limit cannot be read or set.
+pub fn raise_fd_limit() -> Result<u64, Error> {
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    }
+    Ok(hard)
+}
+
+/// Percentiles of the sequential latencies, in microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub struct Latency {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Slowest.
+    pub max: f64,
+    /// Mean.
+    pub mean: f64,
+}
+
+impl Latency {
+    /// Summarizes `samples` (sorted here); `None` when there are none.
+    pub fn of(samples: &mut [Duration]) -> Option<Latency> {
+        samples.sort_unstable();
+        let n = samples.len();
+        let micros = |d: &Duration| d.as_secs_f64() * 1e6;
+        // Nearest rank: the smallest sample with at least p of them at or below it.
+        let rank = |p: f64| {
+            let index = ((p * n as f64).ceil() as usize).clamp(1, n) - 1;
+            samples.get(index).map(micros).unwrap_or(0.0)
+        };
+        let max = samples.last().map(micros)?;
+        let mean = samples.iter().map(micros).sum::<f64>() / n as f64;
+        Some(Latency {
+            p50: rank(0.50),
+            p90: rank(0.90),
+            p99: rank(0.99),
+            p999: rank(0.999),
+            max,
+            mean,
+        })
+    }
+}
+
+/// The JSON line a client process prints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Report {
+    /// `seq`, `pipe`, `recv` or `idle`.
+    pub workload: String,
+    /// Messages (pushes answered, or pushes received), or sockets for `idle`.
+    pub count: u64,
+    /// Wall-clock time of the measured part (for `idle`: connecting and
+    /// joining every socket).
+    pub wall_s: f64,
+    /// User + system CPU time of the process during the measured part.
+    pub cpu_s: f64,
+    /// User CPU time.
+    pub user_s: f64,
+    /// System CPU time.
+    pub sys_s: f64,
+    /// Sequential latencies (`seq` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_us: Option<Latency>,
+    /// Resident memory before the first socket was opened (`idle` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rss_before_kib: Option<u64>,
+    /// Resident memory with every socket joined and idle (`idle` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rss_after_kib: Option<u64>,
+    /// Peak resident memory of the process, read at the end.
+    pub peak_rss_kib: u64,
+}
+
+impl Report {
+    /// A report of `count` messages or sockets measured by `measured`.
+    pub fn new(workload: &Workload, count: u64, measured: Measured) -> Report {
+        Report {
+            workload: workload.name().to_owned(),
+            count,
+            wall_s: measured.wall.as_secs_f64(),
+            cpu_s: measured.cpu.total().as_secs_f64(),
+            user_s: measured.cpu.user.as_secs_f64(),
+            sys_s: measured.cpu.sys.as_secs_f64(),
+            ..Report::default()
+        }
+    }
+}
+
+/// The `main` of a client process: reads the command line, raises the fd
+/// limit, runs `workload`, prints its [`Report`] (with the peak memory
+/// filled in) and exits at once, without tearing sockets down politely
+/// (ten thousand closes would only slow the run). Errors go to stderr with
+/// exit status 1.
+pub fn main<F>(client: &str, workload: F) -> ExitCode
+where
+    F: FnOnce(Args) -> Result<Report, Error>,
+{
+    let outcome = Args::from_env()
+        .map_err(Error::from)
+        .and_then(|args| {
+            raise_fd_limit()?;
+            workload(args)
+        })
+        .and_then(|mut report| {
+            report.peak_rss_kib = peak_rss_kib()?;
+            let line = serde_json::to_string(&report)?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{line}")?;
+            out.flush()?;
+            Ok(())
+        });
+    match outcome {
+        Ok(()) => std::process::exit(0),
+        Err(error) => {
+            eprintln!("{client}: {error}");
+            let _ = std::io::stderr().flush();
+            std::process::exit(1)
+        }
+    }
+    #[allow(unreachable_code)]
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Result<Args, UsageError> {
+        Args::parse(line.split_whitespace().map(str::to_owned))
+    }
+
+    #[test]
+    fn parses_each_workload_with_defaults() {
+        let args = parse("--url ws://h/socket --workload pipe --count 5 --mode async");
+        assert_eq!(
+            args,
+            Ok(Args {
+                url: "ws://h/socket".into(),
+                workload: Workload::Pipe {
+                    count: 5,
+                    inflight: 1000
+                },
+                mode: Some("async".into()),
+            })
+        );
+        let idle = parse("--url u --workload idle --sockets 3 --settle-ms 7").map(|a| a.workload);
+        assert_eq!(
+            idle,
+            Ok(Workload::Idle {
+                sockets: 3,
+                settle: Duration::from_millis(7)
+            })
+        );
+        assert!(parse("--url u").is_err());
+        assert!(parse("--url u --workload seq --count x").is_err());
+        assert!(parse("--workload seq").is_err());
+        assert!(parse("--url u --workload seq --bogus 1").is_err());
+    }
+
+    #[test]
+    fn latency_percentiles_use_the_nearest_rank() {
+        let mut samples: Vec<Duration> = (1..=100).rev().map(Duration::from_micros).collect();
+        let summary = Latency::of(&mut samples).unwrap_or_default();
+        assert_eq!(summary.p50, 50.0);
+        assert_eq!(summary.p99, 99.0);
+        assert_eq!(summary.max, 100.0);
+        assert!((summary.mean - 50.5).abs() < 1e-9);
+        assert_eq!(Latency::of(&mut []), None);
+    }
+
+    #[test]
+    fn reads_its_own_memory_and_cpu() {
+        assert!(rss_kib().unwrap_or(0) > 0);
+        assert!(peak_rss_kib().unwrap_or(0) >= rss_kib().unwrap_or(0));
+        let meter = Meter::start();
+        assert!(meter.is_ok());
+    }
+
+    #[test]
+    fn websocket_url_adds_the_path_and_version() {
+        assert_eq!(
+            websocket_url("ws://h:1/socket/"),
+            "ws://h:1/socket/websocket?vsn=2.0.0"
+        );
+    }
+}
