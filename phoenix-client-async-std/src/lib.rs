@@ -173,18 +173,6 @@ pub type Client = phoenix_proto::api::Client<AsyncIo>;
 /// Configures and starts a socket on async-io. See [`phoenix_proto::api::Builder`].
 pub type Builder = phoenix_proto::api::Builder<AsyncIo>;
 
-pub use phoenix_proto::api::{
-    Channel, ChannelEvent, ChannelEvents, ConnectTarget, Connector, DEFAULT_CHANNEL_CAPACITY,
-    DEFAULT_COMMAND_CAPACITY, DEFAULT_READ_BUFFER, HandlerHandle, HandlerSocket, JoinError,
-    LeaveError, PushError, Reply, SocketGone, Status, StatusWatch, TlsSettings,
-};
-
 pub use phoenix_proto;
-pub use phoenix_proto::client::handler::{Action, Context, Handler, Stopped};
-pub use phoenix_proto::client::{
-    Backoff, ChannelCloseReason, ChannelErrorReason, ChannelId, DisconnectReason, PushFailure,
-    PushId, PushOutcome,
-};
-pub use phoenix_proto::codec::Payload;
-/// Presence lists: feed a channel's messages to [`Presence::handle_message`](presence::Presence::handle_message).
-pub use phoenix_proto::presence;
+pub use phoenix_proto::api::Connector;
+pub use phoenix_proto::api::prelude::*;

@@ -1,4 +1,4 @@
-//! `cargo run -p phoenix-client-async-std --example demo` runs its whole
+//! `cargo run -p phoenix-client-async-std --example async_std_demo` runs its whole
 //! narrated session against the embedded server, on async-std and on smol.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -7,7 +7,7 @@ use std::process::Command;
 fn run_demo(args: &[&str]) -> String {
     let exe = std::env::current_exe().unwrap();
     let target = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let demo = target.join("examples").join("demo");
+    let demo = target.join("examples").join("async_std_demo");
     assert!(
         demo.exists(),
         "{} is missing: run the tests with `cargo test` (which builds examples)",

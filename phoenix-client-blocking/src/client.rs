@@ -126,7 +126,7 @@ impl Client {
         block_on(self.0.disconnect())
     }
 
-    /// Stops the socket and blocks until its thread has ended: frames
+    /// Stops the socket and blocks until its loop has ended: frames
     /// already accepted go out first (each within the write timeout), then
     /// the close frame, then at most two seconds' wait for the server's
     /// answer. A connection attempt under way is finished first (up to the

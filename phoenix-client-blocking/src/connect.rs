@@ -117,6 +117,7 @@ fn open_tcp(target: &ConnectTarget, limit: Duration) -> Result<TcpStream, Connec
     let mut last_error = None;
     for address in addresses {
         let Some(left) = time_left(deadline) else {
+            last_error = Some(io::ErrorKind::TimedOut.into());
             break;
         };
         match TcpStream::connect_timeout(&address, left) {
@@ -129,13 +130,9 @@ fn open_tcp(target: &ConnectTarget, limit: Duration) -> Result<TcpStream, Connec
         }
     }
     Err(match last_error {
-        Some(e) if !timed_out(&e) => {
-            ConnectFailure::new(format!("could not open the connection: {e}"))
-        }
-        _ if time_left(deadline).is_none() => {
-            ConnectFailure::new("timed out opening the connection")
-        }
-        _ => ConnectFailure::new(format!("{} has no address", target.host)),
+        Some(e) if timed_out(&e) => ConnectFailure::new("timed out opening the connection"),
+        Some(e) => ConnectFailure::new(format!("could not open the connection: {e}")),
+        None => ConnectFailure::new(format!("{} has no address", target.host)),
     })
 }
 

@@ -52,7 +52,7 @@
 //! if !client.connected_timeout(Duration::from_secs(5))? {
 //!     println!("not connected yet");
 //! }
-//! client.shutdown(); // blocks until the socket's thread has ended
+//! client.shutdown(); // blocks until the socket has stopped
 //! # Ok(()) }
 //! ```
 //!

@@ -222,15 +222,18 @@ impl Loop {
                             return Woken::Deadline;
                         }
                     }
-                    _ => match self
-                        .conn
-                        .as_ref()
-                        .and_then(|c| Some((c, c.write_deadline?)))
-                    {
-                        Some((conn, _)) if conn.writable => return Woken::Writable,
-                        Some((_, limit)) if limit <= now => return Woken::WriteTimedOut,
-                        _ => {}
-                    },
+                    _ => {
+                        // A flush waits for the socket: can it go on, or is it too late?
+                        let pending = self
+                            .conn
+                            .as_ref()
+                            .and_then(|c| Some((c.writable, c.write_deadline?)));
+                        match pending {
+                            Some((true, _)) => return Woken::Writable,
+                            Some((false, limit)) if limit <= now => return Woken::WriteTimedOut,
+                            _ => {}
+                        }
+                    }
                 }
             }
             let mut wake_at = deadline;

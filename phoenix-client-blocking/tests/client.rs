@@ -63,9 +63,16 @@ fn connect_join_push_and_reply() {
         other => panic!("expected an error status, got {other:?}"),
     }
     let reply = echo.push_binary("binary", vec![1u8, 2, 3]).unwrap();
-    assert_eq!(reply.response.deserialize::<Value>().unwrap(), json!({"byte_size": 3}));
+    assert_eq!(
+        reply.response.deserialize::<Value>().unwrap(),
+        json!({"byte_size": 3})
+    );
     let reply = echo
-        .push_with_timeout("noreply", Payload::empty(), Some(Duration::from_millis(100)))
+        .push_with_timeout(
+            "noreply",
+            Payload::empty(),
+            Some(Duration::from_millis(100)),
+        )
         .unwrap_err();
     assert_eq!(reply, PushError::Timeout);
 
@@ -76,7 +83,10 @@ fn connect_join_push_and_reply() {
     echo.leave().unwrap();
     client.shutdown();
     assert_eq!(client.status().current(), Status::Stopped);
-    assert_eq!(echo.push_raw("echo", Payload::empty()).unwrap_err(), PushError::SocketGone);
+    assert_eq!(
+        echo.push_raw("echo", Payload::empty()).unwrap_err(),
+        PushError::SocketGone
+    );
 }
 
 #[test]
@@ -91,7 +101,10 @@ fn server_pushes_and_broadcasts_arrive_as_events() {
         .unwrap();
     let (event, payload) = next_message(&mut alice_events);
     assert_eq!(event, "pushed");
-    assert_eq!(payload.deserialize::<Value>().unwrap(), json!({"just": "you"}));
+    assert_eq!(
+        payload.deserialize::<Value>().unwrap(),
+        json!({"just": "you"})
+    );
 
     let _: Value = room.push("broadcast", &json!({"n": 1})).unwrap();
     assert_eq!(next_message(&mut bob_events).0, "broadcasted");
@@ -100,9 +113,15 @@ fn server_pushes_and_broadcasts_arrive_as_events() {
     let _: Value = room.push("many", &json!({"n": 100})).unwrap();
     for i in 1..=100 {
         let (event, payload) = next_message(&mut alice_events);
-        assert_eq!((event.as_str(), payload.deserialize::<Value>().unwrap()), ("item", json!({"i": i})));
+        assert_eq!(
+            (event.as_str(), payload.deserialize::<Value>().unwrap()),
+            ("item", json!({"i": i}))
+        );
     }
-    assert_eq!(alice_events.try_recv(), Err(std::sync::mpsc::TryRecvError::Empty));
+    assert_eq!(
+        alice_events.try_recv(),
+        Err(std::sync::mpsc::TryRecvError::Empty)
+    );
     alice.shutdown();
     bob.shutdown();
 }
@@ -125,7 +144,10 @@ fn reconnects_and_rejoins_after_the_server_drops_the_connection() {
         assert!(status.changed_blocking(left).unwrap(), "no disconnect");
     };
     assert!(
-        matches!(reason, DisconnectReason::TransportError { .. } | DisconnectReason::Closed { .. }),
+        matches!(
+            reason,
+            DisconnectReason::TransportError { .. } | DisconnectReason::Closed { .. }
+        ),
         "{reason:?}"
     );
     assert_eq!(
@@ -161,6 +183,61 @@ fn a_push_from_another_thread_wakes_a_loop_that_waits_for_its_heartbeat() {
 }
 
 #[test]
+fn a_full_event_queue_pauses_reading_until_the_application_takes_events() {
+    let server = server();
+    let client = start(Builder::new(server.socket_url()).channel_capacity(4));
+    let (echo, mut events) = joined(&client, "echo:slow");
+    // The reply comes after the 100 items: it can only be read once the
+    // application has made room, which must wake the loop.
+    let pusher = thread::spawn(move || echo.push::<_, Value>("many", &json!({"n": 100})));
+    thread::sleep(Duration::from_millis(200));
+    for i in 1..=100 {
+        let (event, payload) = next_message(&mut events);
+        assert_eq!(event, "item");
+        assert_eq!(payload.deserialize::<Value>().unwrap(), json!({"i": i}));
+    }
+    assert_eq!(pusher.join().unwrap().unwrap(), json!({}));
+    client.shutdown();
+}
+
+#[test]
+fn a_peer_that_stops_reading_fails_the_connection_after_the_write_timeout() {
+    let server = server();
+    let limit = Duration::from_millis(300);
+    let client = start(
+        Builder::new(server.socket_url())
+            .heartbeat_interval(None)
+            .write_timeout(limit)
+            .reconnect(Backoff::never()),
+    );
+    let (echo, _events) = joined(&client, "echo:stuck");
+    assert_eq!(server.half_open_all(), 1);
+    let status = client.status();
+    let chunk = vec![7u8; 64 << 10];
+    let started = Instant::now();
+    // Casts return once queued; the loop writes until the kernel's buffers
+    // are full, then gives the connection up once the write waited `limit`.
+    let reason = loop {
+        if let Status::Disconnected { reason, .. } = status.current() {
+            break reason;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the write never timed out"
+        );
+        echo.cast("binary", Payload::binary(chunk.clone())).unwrap();
+        thread::sleep(Duration::from_millis(1));
+    };
+    match reason {
+        DisconnectReason::TransportError { message } => {
+            assert!(message.contains("write timed out"), "{message}")
+        }
+        other => panic!("expected a write timeout, got {other:?}"),
+    }
+    client.shutdown();
+}
+
+#[test]
 fn events_iterate_until_the_channel_closes() {
     let server = server();
     let client = start(Builder::new(server.socket_url()));
@@ -169,8 +246,13 @@ fn events_iterate_until_the_channel_closes() {
     let _: Value = echo.push("push_binary", &json!({})).unwrap();
     echo.leave().unwrap();
     let seen = reader.join().unwrap();
-    assert!(matches!(seen.first(), Some(ChannelEvent::Message { event, .. }) if event == "pushed_binary"));
-    assert!(matches!(seen.last(), Some(ChannelEvent::Closed(_))), "{seen:?}");
+    assert!(
+        matches!(seen.first(), Some(ChannelEvent::Message { event, .. }) if event == "pushed_binary")
+    );
+    assert!(
+        matches!(seen.last(), Some(ChannelEvent::Closed(_))),
+        "{seen:?}"
+    );
     client.shutdown();
 }
 
@@ -186,7 +268,10 @@ fn a_refused_connection_is_reported_and_recv_times_out() {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         if let Status::Disconnected { reason, .. } = status.current() {
-            assert!(matches!(reason, DisconnectReason::Refused { status: 403, .. }), "{reason:?}");
+            assert!(
+                matches!(reason, DisconnectReason::Refused { status: 403, .. }),
+                "{reason:?}"
+            );
             break;
         }
         status
@@ -235,7 +320,9 @@ fn tls_with_the_servers_ca() {
         assert!(status.changed_blocking(left).unwrap(), "no TLS failure");
     };
     match reason {
-        DisconnectReason::TransportError { message } => assert!(message.contains("TLS"), "{message}"),
+        DisconnectReason::TransportError { message } => {
+            assert!(message.contains("TLS"), "{message}")
+        }
         other => panic!("expected a TLS failure, got {other:?}"),
     }
     stranger.shutdown();

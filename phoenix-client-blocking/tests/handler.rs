@@ -213,18 +213,38 @@ fn spawn_runs_the_handler_on_a_named_thread() {
 
 #[test]
 fn dropping_every_handle_of_a_spawned_socket_stops_it() {
+    /// Tells which thread it runs on.
+    struct WhereAmI;
+    impl Handler for WhereAmI {
+        type Info = ();
+        type Call = ();
+        type Reply = Option<String>;
+        fn handle_call(&mut self, _ctx: &mut Context<'_>, _: ()) -> (Option<String>, Action) {
+            (
+                thread::current().name().map(str::to_owned),
+                Action::Continue,
+            )
+        }
+    }
+
     let server = server();
     let socket = Builder::new(server.socket_url())
-        .runner(Counter::default())
+        .runner(WhereAmI)
         .spawn()
         .unwrap();
     let handle = socket.handle();
     drop(socket);
-    assert_eq!(handle.call(()).unwrap(), 1);
-    let weak = handle.clone();
+    assert_eq!(handle.call(()).unwrap().as_deref(), Some("phoenix-socket"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.stats().connections_open == 0 {
+        assert!(Instant::now() < deadline, "never connected");
+        thread::sleep(Duration::from_millis(10));
+    }
     drop(handle);
-    // `weak` is the last handle: calls still work until it goes too.
-    assert_eq!(weak.call(()).unwrap(), 2);
+    while server.stats().connections_open > 0 {
+        assert!(Instant::now() < deadline, "the socket kept its connection");
+        thread::sleep(Duration::from_millis(10));
+    }
 }
 
 #[test]

@@ -14,9 +14,22 @@ fn no_async_runtime_in_the_dependency_tree() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "cargo tree failed: {stderr}");
     let tree = String::from_utf8_lossy(&output.stdout);
-    let crates: Vec<&str> = tree.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    let crates: Vec<&str> = tree
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
     assert!(crates.contains(&"polling"), "{tree}");
-    for runtime in ["tokio", "async-std", "smol", "async-io", "async-executor", "async-global-executor"] {
-        assert!(!crates.contains(&runtime), "{runtime} is in the tree:\n{tree}");
+    for runtime in [
+        "tokio",
+        "async-std",
+        "smol",
+        "async-io",
+        "async-executor",
+        "async-global-executor",
+    ] {
+        assert!(
+            !crates.contains(&runtime),
+            "{runtime} is in the tree:\n{tree}"
+        );
     }
 }

@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use phoenix_proto::client::{
-    Backoff, ChannelCloseReason, ChannelErrorReason, ChannelState, ConnectFailure,
-    DisconnectReason, Event, Instruction, JoinError, PushError, PushFailure, PushId, PushOutcome,
+    Backoff, BadMessage, ChannelCloseReason, ChannelErrorReason, ChannelState, Config,
+    ConnectFailure, DisconnectReason, Event, Instruction, JoinError, PushError, PushFailure,
+    PushId, PushOutcome,
 };
 use phoenix_proto::codec::{Payload, V1Serializer, WireMessage};
 use support::{Sim, Wire, echo_server};
@@ -296,16 +297,154 @@ fn item4_backoff_resets_only_after_a_healthy_connection() {
         sim.server_close(None);
         sim.step();
         sim.open();
+        // Every reconnect rejoins and the server answers: not enough.
+        sim.serve(&mut echo_server);
     }
-    // Five failures in a row: the next delay is the sixth step (250 ms).
+    // Five drops in a row, each after a successful rejoin: the next delay
+    // is the sixth step (250 ms), not the first again.
     sim.take_wire();
     sim.server_close(None);
     assert_eq!(sim.step(), Some(ms(250)));
-    // Now the connection proves healthy: the rejoin is answered.
+    // Now the connection stays up past `stable_after` (30 s, with
+    // heartbeats answered): the schedule starts over.
     sim.open();
     sim.serve(&mut echo_server);
+    let opened = sim.now;
+    while sim.now - opened < Duration::from_secs(31) {
+        sim.step();
+        sim.serve(&mut echo_server);
+    }
     sim.server_close(None);
     assert_eq!(sim.step(), Some(ms(10)));
+}
+
+#[test]
+fn item4_accept_join_then_close_climbs_to_the_cap() {
+    // The server accepts, answers the join, then closes: the storm the
+    // official client makes (every cycle restarting at 10 ms) must not happen.
+    let mut sim = Sim::new(Sim::config());
+    let _lobby = sim
+        .socket
+        .join(sim.now, "echo:1", Payload::empty())
+        .unwrap();
+    sim.socket.connect(sim.now);
+    sim.drain();
+    let mut delays = Vec::new();
+    for _ in 0..12 {
+        sim.open();
+        sim.serve(&mut echo_server);
+        sim.server_close(Some(1000));
+        delays.push(sim.step().expect("a reconnect is scheduled").as_millis());
+    }
+    assert_eq!(
+        delays,
+        [
+            10, 50, 100, 150, 200, 250, 500, 1000, 2000, 5000, 5000, 5000
+        ]
+    );
+}
+
+#[test]
+fn item4_the_default_schedule_has_jitter_that_differs_between_sockets() {
+    let steps = [10u128, 50, 100, 150, 200, 250, 500, 1000, 2000, 5000];
+    let mut runs = Vec::new();
+    for seed in [1, 2] {
+        let mut config = Config::new("ws://127.0.0.1:4000/socket");
+        config.rng_seed = seed;
+        let mut sim = Sim::connected(config);
+        sim.server_close(Some(1000));
+        let mut delays = Vec::new();
+        for step in steps {
+            let delay = sim.step().expect("a reconnect is scheduled").as_millis();
+            // Jitter 0.5: each delay between half its step and the step.
+            assert!(delay * 2 >= step && delay <= step, "{delay} for {step}");
+            delays.push(delay);
+            sim.unreachable();
+        }
+        runs.push(delays);
+    }
+    assert_ne!(runs[0], runs[1], "two seeds, two schedules");
+}
+
+#[test]
+fn item4_close_codes_1012_and_1013_wait_as_the_server_asks() {
+    for (code, low, high) in [(1012, 1000, 5000), (1013, 10_000, 30_000)] {
+        let mut seen = Vec::new();
+        for seed in 0..20 {
+            let mut config = Sim::config();
+            config.rng_seed = seed;
+            let mut sim = Sim::connected(config);
+            sim.server_close(Some(code));
+            let waited = sim.step().expect("a reconnect is scheduled").as_millis();
+            assert!((low..=high).contains(&waited), "{code}: {waited} ms");
+            seen.push(waited);
+        }
+        seen.sort_unstable();
+        seen.dedup();
+        assert!(seen.len() > 10, "{code}: the waits spread out: {seen:?}");
+    }
+}
+
+#[test]
+fn item4_a_close_without_a_frame_is_1006_and_one_without_a_code_1005() {
+    let mut sim = Sim::connected(Sim::config());
+    sim.server_close(None);
+    let events = sim.take_events();
+    assert!(
+        matches!(
+            &events[0],
+            Event::Disconnected {
+                reason: DisconnectReason::Closed {
+                    code: Some(1006),
+                    ..
+                },
+                ..
+            }
+        ),
+        "{events:?}"
+    );
+    sim.step();
+    sim.open();
+    sim.take_events();
+    sim.socket.handle_closed(sim.now, Some(1005), "");
+    sim.drain();
+    assert!(matches!(
+        &sim.take_events()[0],
+        Event::Disconnected {
+            reason: DisconnectReason::Closed {
+                code: Some(1005),
+                ..
+            },
+            ..
+        }
+    ));
+}
+
+#[test]
+fn item4_a_bad_message_closes_with_its_code_and_reconnects() {
+    for (kind, code) in [
+        (BadMessage::TooLarge, 1009),
+        (BadMessage::InvalidUtf8, 1007),
+        (BadMessage::Protocol("bad opcode".into()), 1002),
+    ] {
+        let mut sim = Sim::connected(Sim::config());
+        sim.socket.handle_bad_message(sim.now, kind.clone());
+        sim.drain();
+        let wire = sim.take_wire();
+        assert!(
+            matches!(&wire[..], [Wire::Close(c, _)] if *c == code),
+            "{wire:?}"
+        );
+        assert_eq!(
+            sim.take_events(),
+            [Event::Disconnected {
+                reason: DisconnectReason::BadMessage { kind, code },
+                reconnect_in: Some(ms(10)),
+            }]
+        );
+        sim.step();
+        assert!(matches!(&sim.take_wire()[..], [Wire::Connect(_)]));
+    }
 }
 
 #[test]

@@ -1760,6 +1760,8 @@ fn js_basic_join_before_open_buffered_push_stale_filter_and_heartbeat_timeout() 
         .param("n[a]", "1")
         .auth_token("s3cr3t");
     config.heartbeat_interval = Some(ms(200));
+    // phoenix.js's schedule has no jitter; ours does by default.
+    config.reconnect = phoenix_proto::client::Backoff::reconnect_default();
     let mut r = Replay::new(js_section("basic"), config);
     let topic = "room:lobby";
     // Join and push before the socket opens: held, nothing sent.

@@ -27,10 +27,9 @@ use clap::Parser;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{BoxStream, FuturesUnordered, SelectAll};
 use futures_util::{FutureExt, StreamExt};
-use phoenix_client_tokio::phoenix_proto::client::DisconnectReason;
 use phoenix_client_tokio::{
-    Channel, ChannelEvent, Client, DEFAULT_CHANNEL_CAPACITY, JoinError, Payload, PushError, Reply,
-    Status,
+    Channel, ChannelEvent, Client, DEFAULT_CHANNEL_CAPACITY, DisconnectReason, JoinError, Payload,
+    PushError, Reply, Status,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -279,16 +278,16 @@ async fn run(args: Args) -> i32 {
         builder = builder.auth_token(token);
     }
     let client = builder.connect();
-    let result = session(&client, &args).await;
-    // Close politely, without hanging on a server that does not answer.
-    let _ = tokio::time::timeout(Duration::from_secs(2), client.shutdown()).await;
-    match result {
+    let code = match session(&client, &args).await {
         Ok(()) => 0,
         Err(fatal) => {
             eprintln!("phx: {}", fatal.message);
             fatal.code as i32
         }
-    }
+    };
+    // Close politely, without hanging on a server that does not answer.
+    let _ = tokio::time::timeout(Duration::from_secs(2), client.shutdown()).await;
+    code
 }
 
 /// Whether the socket has reached the server yet, and if it never will.
@@ -297,7 +296,10 @@ fn check_status(status: &Status, connected: &mut bool) -> Result<(), Fatal> {
         Status::Connected => *connected = true,
         Status::Disconnected { reason, .. } if !*connected => match reason {
             DisconnectReason::Refused { .. } | DisconnectReason::TransportError { .. } => {
-                return Err(Fatal::new(Code::Refused, format!("cannot connect: {reason}")));
+                return Err(Fatal::new(
+                    Code::Refused,
+                    format!("cannot connect: {reason}"),
+                ));
             }
             // Closed or timed out: it was connected (a watch can skip a
             // status), and the socket reconnects by itself.
@@ -375,6 +377,11 @@ async fn session(client: &Client, args: &Args) -> Result<(), Fatal> {
             }
             return Ok(());
         }
+        if !events_open && joins_left == 0 && pushes_left == 0 {
+            // Every channel was closed for good (e.g. by the server), and
+            // the replies that could still come have been printed.
+            return Err(Fatal::new(Code::Other, "every channel has closed"));
+        }
         tokio::select! {
             () = &mut sleep, if deadline.is_some() => {
                 let secs = args.timeout.unwrap_or_default().as_secs_f64();
@@ -410,12 +417,7 @@ async fn session(client: &Client, args: &Args) -> Result<(), Fatal> {
                         }
                     }
                 }
-                None => {
-                    events_open = false;
-                    if joins_left == 0 {
-                        return Err(Fatal::new(Code::Other, "every channel has closed"));
-                    }
-                }
+                None => events_open = false,
             },
             Some(done) = tasks.next(), if !tasks.is_empty() => match done {
                 Done::Joined { topic, result } => match result {

@@ -39,6 +39,18 @@ pub struct Builder<R> {
     runtime: R,
 }
 
+/// A seed of its own for every socket, so that the jitter of many clients
+/// (or many sockets of one) spreads their reconnects instead of repeating
+/// the same delays: std's per-process random hash keys, mixed with a count.
+fn fresh_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(COUNT.fetch_add(1, Ordering::Relaxed));
+    hasher.finish()
+}
+
 impl<R> fmt::Debug for Builder<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
@@ -74,8 +86,10 @@ impl<R: Launch + Default> Builder<R> {
 impl<R: Launch> Builder<R> {
     /// A builder whose socket runs on `runtime`.
     pub fn with_runtime(endpoint: impl Into<String>, runtime: R) -> Self {
+        let mut config = Config::new(endpoint);
+        config.rng_seed = fresh_seed();
         Builder {
-            config: Config::new(endpoint),
+            config,
             transport: TransportOptions::default(),
             channel_capacity: DEFAULT_CHANNEL_CAPACITY,
             command_capacity: DEFAULT_COMMAND_CAPACITY,
@@ -226,7 +240,8 @@ impl<R: Launch> Builder<R> {
         self
     }
 
-    /// Largest message accepted from the server. Default 64 MiB.
+    /// Largest message accepted from the server. Default
+    /// [`DEFAULT_MAX_MESSAGE_SIZE`](super::DEFAULT_MAX_MESSAGE_SIZE) (10 MiB).
     pub fn max_message_size(mut self, bytes: Option<usize>) -> Self {
         self.transport.max_message_size = bytes;
         self

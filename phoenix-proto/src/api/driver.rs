@@ -24,6 +24,7 @@ use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 
 use super::connect::{self, WsStream};
+use super::handshake::bad_message;
 use super::launch::{Launch, SocketTask};
 use super::message::{Flow, Inbox, InboxReceiver, MAX_BATCH, Received};
 use super::options::TransportOptions;
@@ -97,6 +98,8 @@ enum Wake<H: Handler> {
 /// What one incoming WebSocket item meant.
 enum Incoming {
     Handled,
+    /// The server sent a close frame: answer it, then drop the connection.
+    PeerClosed,
     Gone,
 }
 
@@ -157,6 +160,9 @@ impl<R: Runtime> Driver<R> {
                     let mut outcome = self.feed(core, item);
                     // Take what else is already buffered, up to the budget.
                     while let (Incoming::Handled, true) = (&outcome, handled < budget) {
+                        if self.conn.is_none() || !core.is_connected() {
+                            break;
+                        }
                         let Some(ws) = self.conn.as_mut() else { break };
                         let Some(item) = ws.next().now_or_never() else {
                             break;
@@ -164,8 +170,16 @@ impl<R: Runtime> Driver<R> {
                         handled += 1;
                         outcome = self.feed(core, item);
                     }
-                    if let Incoming::Gone = outcome {
-                        self.conn = None;
+                    match outcome {
+                        Incoming::Handled => {}
+                        Incoming::PeerClosed => {
+                            // RFC 6455 5.5.1: answer the close (tungstenite
+                            // queued the reply; closing flushes it).
+                            if let Some(ws) = self.conn.take() {
+                                self.close_in_background(ws, 1000, String::new());
+                            }
+                        }
+                        Incoming::Gone => self.conn = None,
                     }
                 }
                 Wake::Room => {}
@@ -391,24 +405,34 @@ impl<R: Runtime> Driver<R> {
                 Incoming::Handled
             }
             Some(Ok(WsMessage::Close(frame))) => {
+                // A close frame without a status code is 1005 (RFC 6455 7.1.5).
                 let (code, reason) = match &frame {
-                    Some(f) => (Some(u16::from(f.code)), f.reason.as_str()),
-                    None => (None, ""),
+                    Some(f) => (u16::from(f.code), f.reason.as_str()),
+                    None => (1005, ""),
                 };
                 info!(code, reason, "server closed the connection");
-                core.handle_closed(now, code, reason);
-                Incoming::Gone
+                core.handle_closed(now, Some(code), reason);
+                Incoming::PeerClosed
             }
             None => {
                 info!("connection ended without a close frame");
                 core.handle_closed(now, None, "");
                 Incoming::Gone
             }
-            Some(Err(e)) => {
-                warn!(error = %e, "connection failed");
-                core.handle_transport_error(now, &e.to_string());
-                Incoming::Gone
-            }
+            Some(Err(e)) => match bad_message(&e) {
+                // The core closes with the matching code; the connection
+                // stays until that close is carried out.
+                Some(kind) => {
+                    warn!(error = %e, "the server sent a bad message");
+                    core.handle_bad_message(now, kind);
+                    Incoming::Handled
+                }
+                None => {
+                    warn!(error = %e, "connection failed");
+                    core.handle_transport_error(now, &e.to_string());
+                    Incoming::Gone
+                }
+            },
         }
     }
 

@@ -11,7 +11,7 @@ use tungstenite::http::{HeaderName, HeaderValue, Uri};
 use tungstenite::protocol::WebSocketConfig;
 
 use super::options::TransportOptions;
-use crate::client::{ConnectFailure, ConnectRequest};
+use crate::client::{BadMessage, ConnectFailure, ConnectRequest};
 
 /// Where a connection goes, for a custom connector.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,5 +101,18 @@ pub fn upgrade_failure(error: tungstenite::Error, now: SystemTime) -> ConnectFai
             )
         }
         other => ConnectFailure::new(format!("WebSocket upgrade failed: {other}")),
+    }
+}
+
+/// Whether a read error means the server sent a bad message (the socket
+/// then closes with the matching code) rather than a broken connection.
+pub fn bad_message(error: &tungstenite::Error) -> Option<BadMessage> {
+    match error {
+        tungstenite::Error::Capacity(_) => Some(BadMessage::TooLarge),
+        tungstenite::Error::Utf8(_) => Some(BadMessage::InvalidUtf8),
+        tungstenite::Error::Protocol(violation) => {
+            Some(BadMessage::Protocol(violation.to_string()))
+        }
+        _ => None,
     }
 }

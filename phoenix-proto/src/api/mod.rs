@@ -127,6 +127,7 @@ mod handshake;
 mod launch;
 mod message;
 mod options;
+pub mod prelude;
 mod presence;
 mod router;
 mod status;
@@ -145,11 +146,14 @@ pub use client::Client;
 pub use error::{JoinError, LeaveError, PushError, SocketGone};
 pub use events::ChannelEvent;
 pub use handler_socket::{HandlerHandle, HandlerSocket};
-pub use handshake::{ConnectTarget, upgrade_failure, upgrade_request, websocket_config};
+pub use handshake::{
+    ConnectTarget, bad_message, upgrade_failure, upgrade_request, websocket_config,
+};
 pub use launch::{Launch, SocketTask};
 pub use message::{Command, Flow, Inbox, InboxReceiver, InboxSender, MAX_BATCH, Received, inbox};
 pub use options::{
-    DEFAULT_CHANNEL_CAPACITY, DEFAULT_COMMAND_CAPACITY, DEFAULT_READ_BUFFER, TransportOptions,
+    DEFAULT_CHANNEL_CAPACITY, DEFAULT_COMMAND_CAPACITY, DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_READ_BUFFER, TransportOptions,
 };
 pub use presence::{PresenceEvent, PresenceEvents, PresenceHandle, metas_as};
 pub use router::Router;

@@ -7,6 +7,13 @@ use super::tls::TlsSettings;
 /// Default size of the WebSocket read buffer: small, since Phoenix frames
 /// are usually small (tungstenite's own default is 128 KiB per socket).
 pub const DEFAULT_READ_BUFFER: usize = 8 * 1024;
+/// Default largest message accepted from the server: 10 MiB, about
+/// Phoenix's own default limit on what it accepts. The WebSocket library
+/// checks each frame's length before reading its payload and the message's
+/// running size as frames arrive, so an oversized message is refused
+/// before it is buffered whole; the socket then closes with 1009 and
+/// reconnects.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 10 << 20;
 /// Default capacity of each channel's event queue.
 pub const DEFAULT_CHANNEL_CAPACITY: usize = 256;
 /// Default capacity of the queue of commands from handles to the socket.
@@ -27,7 +34,8 @@ pub struct TransportOptions {
     pub write_timeout: Duration,
     /// Size of the WebSocket read buffer.
     pub read_buffer_size: usize,
-    /// Largest message accepted from the server.
+    /// Largest message accepted from the server (see
+    /// [`DEFAULT_MAX_MESSAGE_SIZE`]).
     pub max_message_size: Option<usize>,
 }
 
@@ -40,7 +48,7 @@ impl Default for TransportOptions {
             connect_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(10),
             read_buffer_size: DEFAULT_READ_BUFFER,
-            max_message_size: Some(64 << 20),
+            max_message_size: Some(DEFAULT_MAX_MESSAGE_SIZE),
         }
     }
 }

@@ -172,15 +172,34 @@ pub struct Config {
     pub heartbeat_interval: Option<Duration>,
     /// Default timeout of joins, pushes and leaves. Default 10 s.
     pub default_timeout: Duration,
-    /// Reconnect schedule. Default [`Backoff::reconnect_default`].
+    /// Reconnect schedule. Default [`Backoff::reconnect_default`] with a
+    /// jitter of 0.5 (each delay drawn from half to all of its step), so
+    /// the clients of a server that dropped them all do not return at the
+    /// same instant. Give every socket its own [`rng_seed`](Self::rng_seed)
+    /// (the drivers do) or their jitter is the same.
     pub reconnect: Backoff,
     /// Rejoin schedule for channels that errored. Default [`Backoff::rejoin_default`].
     pub rejoin: Backoff,
     /// Whether a join the server refused is retried on the rejoin schedule
     /// (the official client does; by default we report it and stop).
     pub rejoin_after_refusal: bool,
-    /// Seed of the generator behind backoff jitter.
+    /// Seed of the generator behind backoff jitter. The same seed replays
+    /// the same delays (tests); the drivers' builders draw a new one for
+    /// every socket.
     pub rng_seed: u64,
+    /// How long a connection must stay up before the reconnect schedule
+    /// starts again from its first step. A server that accepts connections
+    /// (and even joins) and then drops them keeps climbing the schedule to
+    /// its cap instead of being retried every 10 ms for ever. Default 30 s.
+    pub stable_after: Duration,
+    /// The wait, drawn uniformly from this range, before reconnecting
+    /// after the server closed with 1012 (service restart): the whole
+    /// deploy's clients spread out instead of returning at once. The
+    /// reconnect schedule's own delay applies when it is longer.
+    /// Default 1 to 5 s.
+    pub service_restart_delay: (Duration, Duration),
+    /// The same for 1013 (try again later). Default 10 to 30 s.
+    pub try_again_later_delay: (Duration, Duration),
     /// Most pushes awaiting an outcome at once; beyond it
     /// [`Socket::push`](super::Socket::push) refuses with
     /// [`PushError::TooManyPending`](super::PushError::TooManyPending)
@@ -201,10 +220,13 @@ impl Config {
             serializer: Arc::new(V2Serializer),
             heartbeat_interval: Some(Duration::from_secs(30)),
             default_timeout: Duration::from_secs(10),
-            reconnect: Backoff::reconnect_default(),
+            reconnect: Backoff::reconnect_default().with_jitter(0.5),
             rejoin: Backoff::rejoin_default(),
             rejoin_after_refusal: false,
             rng_seed: 0x5eed_cafe_f00d_d00d,
+            stable_after: Duration::from_secs(30),
+            service_restart_delay: (Duration::from_secs(1), Duration::from_secs(5)),
+            try_again_later_delay: (Duration::from_secs(10), Duration::from_secs(30)),
             max_pending_pushes: 65_536,
         }
     }

@@ -107,15 +107,27 @@ pub enum DisconnectReason {
         /// The server's `Retry-After`, when it sent one.
         retry_after: Option<Duration>,
     },
-    /// The connection closed, with the close code when there was a close frame.
+    /// The connection closed. With a close frame, its code (1005, "no
+    /// status", for a close frame without one); without a close frame (the
+    /// TCP connection just ended), 1006, "abnormal closure", as RFC 6455
+    /// section 7.1.5 names them.
     Closed {
-        /// WebSocket close code (`None`: the TCP connection just ended).
+        /// WebSocket close code (`None` only from a driver that cannot tell).
         code: Option<u16>,
         /// Close reason text.
         reason: String,
     },
     /// No heartbeat reply arrived before the next heartbeat was due.
     HeartbeatTimeout,
+    /// The server sent a message the client refused (too large, invalid
+    /// UTF-8, a WebSocket protocol violation); the client closed the
+    /// connection with the matching code.
+    BadMessage {
+        /// What was wrong.
+        kind: BadMessage,
+        /// The close code the client sent (1009, 1007 or 1002).
+        code: u16,
+    },
     /// The transport failed (DNS, TCP, TLS, WebSocket protocol error).
     TransportError {
         /// The driver's description.
@@ -123,6 +135,40 @@ pub enum DisconnectReason {
     },
     /// The socket switched to a new URL or new parameters.
     Reconfigured,
+}
+
+/// What was wrong with a message the server sent, as a driver's WebSocket
+/// library reports it to [`Socket::handle_bad_message`](super::Socket::handle_bad_message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BadMessage {
+    /// Over the configured maximum message size.
+    TooLarge,
+    /// A text message that is not UTF-8.
+    InvalidUtf8,
+    /// Any other violation of the WebSocket protocol.
+    Protocol(String),
+}
+
+impl BadMessage {
+    /// The close code RFC 6455 section 7.4.1 gives it.
+    pub fn close_code(&self) -> u16 {
+        match self {
+            BadMessage::TooLarge => 1009,
+            BadMessage::InvalidUtf8 => 1007,
+            BadMessage::Protocol(_) => 1002,
+        }
+    }
+}
+
+impl fmt::Display for BadMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BadMessage::TooLarge => f.write_str("a message over the size limit"),
+            BadMessage::InvalidUtf8 => f.write_str("a text message that is not UTF-8"),
+            BadMessage::Protocol(what) => write!(f, "a WebSocket protocol violation: {what}"),
+        }
+    }
 }
 
 impl fmt::Display for DisconnectReason {
@@ -133,11 +179,15 @@ impl fmt::Display for DisconnectReason {
                 write!(f, "the server refused the connection (HTTP {status})")
             }
             DisconnectReason::Closed {
+                code: Some(1006) | None,
+                ..
+            } => f.write_str("the connection ended without a close frame"),
+            DisconnectReason::Closed {
                 code: Some(code),
                 reason,
             } => write!(f, "closed by the server (code {code}{})", suffix(reason)),
-            DisconnectReason::Closed { code: None, .. } => {
-                f.write_str("the connection ended without a close frame")
+            DisconnectReason::BadMessage { kind, code } => {
+                write!(f, "the server sent {kind}; closed with {code}")
             }
             DisconnectReason::HeartbeatTimeout => f.write_str("heartbeat timeout"),
             DisconnectReason::TransportError { message } => {

@@ -20,7 +20,8 @@ pub use channel::ChannelState;
 pub use config::{Backoff, Config, ParamsFn, Secret, TokenFn};
 pub use error::{JoinError, LeaveError, PushError};
 pub use event::{
-    ChannelCloseReason, ChannelErrorReason, DisconnectReason, Event, PushFailure, PushOutcome,
+    BadMessage, ChannelCloseReason, ChannelErrorReason, DisconnectReason, Event, PushFailure,
+    PushOutcome,
 };
 pub use ids::{ChannelId, PushId};
 pub use instruction::{ConnectRequest, Instruction, redact_query};

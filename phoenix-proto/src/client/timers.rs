@@ -10,6 +10,8 @@ use super::ids::{ChannelId, PushId};
 pub(crate) enum Timer {
     Heartbeat,
     Reconnect,
+    /// The connection has stayed up long enough to count as healthy.
+    Stable,
     Rejoin(ChannelId),
     /// The join in flight, or the leave in flight, took too long.
     ChannelReply(ChannelId),

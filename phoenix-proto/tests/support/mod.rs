@@ -52,9 +52,13 @@ impl Sim {
         }
     }
 
-    /// A config for `ws://127.0.0.1:4000/socket` with the defaults.
+    /// A config for `ws://127.0.0.1:4000/socket` with the defaults, but
+    /// the reconnect schedule without jitter (phoenix.js's exact delays),
+    /// so that tests can name each delay; jitter has tests of its own.
     pub fn config() -> Config {
-        Config::new("ws://127.0.0.1:4000/socket")
+        let mut config = Config::new("ws://127.0.0.1:4000/socket");
+        config.reconnect = phoenix_proto::client::Backoff::reconnect_default();
+        config
     }
 
     /// A socket that is connected, with the wire and events records empty.

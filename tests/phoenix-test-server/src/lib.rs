@@ -74,6 +74,7 @@
 //! | [`refuse_connections`](TestServer::refuse_connections) / [`refuse_connections_with`](TestServer::refuse_connections_with) / [`accept_connections`](TestServer::accept_connections) | answer new connects with 503 (or e.g. 429) and `Retry-After` |
 //! | [`restart`](TestServer::restart) | close everything (1012), forget channels, keep the port |
 //! | [`broadcast`](TestServer::broadcast), [`broadcast_binary`](TestServer::broadcast_binary), [`disconnect_socket_id`](TestServer::disconnect_socket_id) | server-side pushes |
+//! | [`proxy::FaultProxy`] (in front of the server) | TCP-level faults: cut, reset, stall (half-open), latency, bandwidth, truncate, raw bytes, refusals; counts connection attempts |
 //! | [`stats`](TestServer::stats), [`wait_for_connections`](TestServer::wait_for_connections), [`wait_for_opened`](TestServer::wait_for_opened), [`wait_for_at_most`](TestServer::wait_for_at_most), [`next_connection`](TestServer::next_connection) | assertions and synchronisation |
 //!
 //! # Phoenix versions
@@ -117,6 +118,7 @@ mod http;
 mod hub;
 mod longpoll;
 mod presence;
+pub mod proxy;
 mod server;
 mod session;
 mod tls;

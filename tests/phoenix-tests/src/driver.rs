@@ -101,6 +101,8 @@ pub struct Options {
     pub rejoin: Backoff,
     /// An extra CA to trust (DER), for TLS scenarios.
     pub ca_der: Option<Vec<u8>>,
+    /// Largest message accepted from the server (`None`: the driver's default).
+    pub max_message_size: Option<usize>,
 }
 
 impl Options {
@@ -117,6 +119,7 @@ impl Options {
             reconnect: Backoff::from_millis(&[20, 50, 100, 200]),
             rejoin: Backoff::from_millis(&[50, 100, 200]),
             ca_der: None,
+            max_message_size: None,
         }
     }
 

@@ -54,7 +54,9 @@
     clippy::indexing_slicing
 )]
 
+pub mod api_driver;
 pub mod async_std_driver;
+pub mod blocking_driver;
 pub mod driver;
 pub mod env;
 pub mod harness;

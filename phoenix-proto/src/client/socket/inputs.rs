@@ -6,8 +6,9 @@ use std::time::Instant;
 use crate::codec::{ServerFrame, WireRef};
 
 use crate::client::channel::ChannelState;
-use crate::client::event::{DisconnectReason, Event, PushOutcome};
+use crate::client::event::{BadMessage, DisconnectReason, Event, PushOutcome};
 use crate::client::ids::ChannelId;
+use crate::client::instruction::Instruction;
 use crate::client::timers::Timer;
 
 use super::{ConnectFailure, ConnectionState, Socket, after};
@@ -21,6 +22,11 @@ impl Socket {
         }
         self.state = ConnectionState::Connected;
         self.events.push_back(Event::Connected);
+        // The reconnect schedule starts over only once this connection has
+        // proved itself by staying up.
+        let stable_at = after(now, self.config.stable_after);
+        self.timers
+            .set(&mut self.stable_deadline, Timer::Stable, stable_at);
         if let Some(interval) = self.config.heartbeat_interval {
             self.timers.set(
                 &mut self.heartbeat_deadline,
@@ -60,17 +66,33 @@ impl Socket {
         self.connection_lost(now, reason);
     }
 
-    /// The open connection closed: with a close frame (`code`), or without
-    /// one (`code: None`, the TCP connection ended).
+    /// The open connection closed: with a close frame (`code`; pass 1005
+    /// for a close frame without a status code), or without one (`None`:
+    /// the TCP connection ended, reported as 1006).
     pub fn handle_closed(&mut self, now: Instant, code: Option<u16>, reason: &str) {
         if self.state == ConnectionState::Connected {
             self.connection_lost(
                 now,
                 DisconnectReason::Closed {
-                    code,
+                    code: Some(code.unwrap_or(1006)),
                     reason: reason.to_owned(),
                 },
             );
+        }
+    }
+
+    /// The server sent a message the driver's WebSocket library refused:
+    /// the socket closes the connection with the matching code (1009, 1007
+    /// or 1002: an [`Instruction::Close`](crate::client::Instruction::Close)
+    /// follows) and reconnects on its schedule.
+    pub fn handle_bad_message(&mut self, now: Instant, kind: BadMessage) {
+        if self.state == ConnectionState::Connected {
+            let code = kind.close_code();
+            self.instructions.push_back(Instruction::Close {
+                code,
+                reason: kind.to_string(),
+            });
+            self.connection_lost(now, DisconnectReason::BadMessage { kind, code });
         }
     }
 
@@ -106,6 +128,12 @@ impl Socket {
                 Timer::Heartbeat => {
                     self.heartbeat_deadline = None;
                     self.on_heartbeat_due(now);
+                }
+                Timer::Stable => {
+                    self.stable_deadline = None;
+                    if self.state == ConnectionState::Connected {
+                        self.reconnect_attempts = 0;
+                    }
                 }
                 Timer::Reconnect => {
                     self.reconnect_deadline = None;

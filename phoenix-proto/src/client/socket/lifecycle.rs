@@ -237,6 +237,7 @@ impl Socket {
         let requested = reason == DisconnectReason::Requested;
         self.timers
             .cancel(&mut self.heartbeat_deadline, Timer::Heartbeat);
+        self.timers.cancel(&mut self.stable_deadline, Timer::Stable);
         self.heartbeat_pending = None;
         self.refs.clear();
         // reconnect_with connects again at once: not a failed attempt, no timer.
@@ -245,15 +246,12 @@ impl Socket {
         if !requested && !reconfigured {
             self.reconnect_attempts = self.reconnect_attempts.saturating_add(1);
             let random = self.rng.next_f64();
-            let retry_after = match &reason {
-                DisconnectReason::Refused { retry_after, .. } => *retry_after,
-                _ => None,
-            };
+            let floor = self.reconnect_floor(&reason);
             reconnect_in = self
                 .config
                 .reconnect
                 .delay(self.reconnect_attempts, random)
-                .map(|delay| retry_after.map_or(delay, |ra| delay.max(ra)));
+                .map(|delay| floor.map_or(delay, |floor| delay.max(floor)));
         }
         self.state = ConnectionState::Disconnected {
             reconnecting: reconnect_in.is_some(),
@@ -292,6 +290,24 @@ impl Socket {
                 }
             }
         }
+    }
+
+    /// The least wait the server asked for: its `Retry-After`, or what its
+    /// close code means (1012 service restart, 1013 try again later), drawn
+    /// from the configured range so that a deploy's clients spread out.
+    fn reconnect_floor(&mut self, reason: &DisconnectReason) -> Option<Duration> {
+        let (low, high) = match reason {
+            DisconnectReason::Refused { retry_after, .. } => return *retry_after,
+            DisconnectReason::Closed {
+                code: Some(1012), ..
+            } => self.config.service_restart_delay,
+            DisconnectReason::Closed {
+                code: Some(1013), ..
+            } => self.config.try_again_later_delay,
+            _ => return None,
+        };
+        let spread = high.saturating_sub(low);
+        Some(low + spread.mul_f64(self.rng.next_f64().clamp(0.0, 1.0)))
     }
 
     pub(super) fn on_heartbeat_due(&mut self, now: Instant) {

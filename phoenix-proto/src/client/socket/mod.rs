@@ -152,6 +152,7 @@ struct SentWith {
 ///   [`handle_message`](Self::handle_message),
 ///   [`handle_closed`](Self::handle_closed),
 ///   [`handle_transport_error`](Self::handle_transport_error),
+///   [`handle_bad_message`](Self::handle_bad_message),
 ///   [`handle_timeout`](Self::handle_timeout).
 /// * **Outputs**: [`poll_instruction`](Self::poll_instruction) (what to do
 ///   on the wire), [`poll_event`](Self::poll_event) (what to tell the
@@ -213,6 +214,7 @@ pub struct Socket {
     heartbeat_pending: Option<Ref>,
     heartbeat_deadline: Option<Instant>,
     reconnect_deadline: Option<Instant>,
+    stable_deadline: Option<Instant>,
     reconnect_attempts: u32,
     timers: Timers,
     instructions: VecDeque<Instruction>,
@@ -239,6 +241,7 @@ impl Socket {
             heartbeat_pending: None,
             heartbeat_deadline: None,
             reconnect_deadline: None,
+            stable_deadline: None,
             reconnect_attempts: 0,
             timers: Timers::default(),
             instructions: VecDeque::new(),

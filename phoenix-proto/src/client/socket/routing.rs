@@ -28,7 +28,6 @@ impl Socket {
                 if reply.topic == PHOENIX_TOPIC && self.heartbeat_pending == Some(msg_ref) {
                     self.refs.remove(&msg_ref);
                     self.heartbeat_pending = None;
-                    self.reconnect_attempts = 0;
                 }
             }
             RefTarget::Ignore => {
@@ -100,7 +99,6 @@ impl Socket {
             let rejoin = ch.joined_once;
             ch.joined_once = true;
             let held: Vec<PushId> = ch.held.drain(..).collect();
-            self.reconnect_attempts = 0;
             self.events.push_back(Event::Joined {
                 channel: id,
                 topic,

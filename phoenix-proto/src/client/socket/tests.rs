@@ -54,15 +54,15 @@ fn no_timer_outlives_what_it_was_for() {
     let reply = r#"["1","1","t:1","phx_reply",{"response":{},"status":"ok"}]"#;
     socket.handle_message(now, WireRef::Text(reply));
     socket.push(now, ch, "e", Payload::empty()).unwrap();
-    // heartbeat + push timeout
-    assert_eq!(socket.armed_timers(), 2);
+    // heartbeat + stable uptime + push timeout
+    assert_eq!(socket.armed_timers(), 3);
     socket.leave(now, ch).unwrap();
     let leave = r#"["1","3","t:1","phx_reply",{"response":{},"status":"ok"}]"#;
     socket.handle_message(now, WireRef::Text(leave));
     assert_eq!(socket.channel_state(ch), None);
     assert_eq!(socket.pending_pushes(), 0);
-    // only the heartbeat is left
-    assert_eq!(socket.armed_timers(), 1);
+    // only the heartbeat and the stable uptime are left
+    assert_eq!(socket.armed_timers(), 2);
     socket.disconnect(now);
     assert_eq!(socket.armed_timers(), 0);
     assert_eq!(socket.poll_timeout(), None);

@@ -3,9 +3,9 @@
 //! (tests/transcripts/FIXTURE.md).
 //!
 //! ```text
-//! cargo run -p phoenix-client-async-std --example demo            # async-std, embedded test server
-//! cargo run -p phoenix-client-async-std --example demo -- --smol  # the same on smol
-//! cargo run -p phoenix-client-async-std --example demo -- --url ws://localhost:4000/socket
+//! cargo run -p phoenix-client-async-std --example async_std_demo            # async-std, embedded test server
+//! cargo run -p phoenix-client-async-std --example async_std_demo -- --smol  # the same on smol
+//! cargo run -p phoenix-client-async-std --example async_std_demo -- --url ws://localhost:4000/socket
 //! ```
 //!
 //! Without `--url` it starts the embedded test server, which runs on a

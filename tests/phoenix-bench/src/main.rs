@@ -1,0 +1,3 @@
+//! `phoenix-bench`: the orchestrator (being written).
+
+fn main() {}

@@ -1,0 +1,152 @@
+//! The adapter of phoenix-client-blocking, through its blocking API
+//! (`Client`, `Channel`, `ChannelEvents`): each blocking call runs on a
+//! thread of its own with [`unblock`], so that a scenario's concurrent
+//! branches overlap as they would on the threads of a real program. Each
+//! socket's loop runs on its own `phoenix-socket` thread, with no runtime.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use phoenix_client_blocking::{
+    Builder, Channel, ChannelEvent, ChannelEvents, Client, JoinError, PushError, Status,
+};
+use phoenix_proto::client::DisconnectReason;
+use phoenix_proto::codec::Payload;
+use serde_json::Value;
+
+use crate::api_driver::configure;
+use crate::driver::{
+    Driver, Ev, JoinFailure, Options, PushFailure, TestChannel, TestClient, unblock,
+};
+
+/// phoenix-client-blocking: one thread per socket.
+#[derive(Debug)]
+pub struct BlockingDriver;
+
+impl Driver for BlockingDriver {
+    const NAME: &'static str = "blocking";
+    type Client = Client;
+
+    fn connect(options: Options) -> Client {
+        Client::from(configure(Builder::new(options.endpoint.clone()), options).connect())
+    }
+}
+
+/// A blocking channel with its events (shared with the threads that wait
+/// on them).
+#[derive(Debug)]
+pub struct BlockingChannel {
+    channel: Channel,
+    events: Arc<Mutex<ChannelEvents>>,
+}
+
+impl TestClient for Client {
+    type Channel = BlockingChannel;
+
+    async fn wait_connected(&self, within: Duration) -> Result<(), String> {
+        let client = self.clone();
+        match unblock(move || client.connected_timeout(within)).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(format!("not connected within {within:?}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    async fn wait_disconnected(&self, within: Duration) -> Result<DisconnectReason, String> {
+        let mut status = self.status();
+        unblock(move || {
+            let deadline = Instant::now() + within;
+            loop {
+                match status.borrow_and_update().clone() {
+                    Status::Disconnected { reason, .. } => return Ok(reason),
+                    Status::Stopped => return Err("the socket stopped".to_owned()),
+                    _ => {}
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(format!("not disconnected within {within:?}"));
+                }
+                status.changed_blocking(left).map_err(|e| e.to_string())?;
+            }
+        })
+        .await
+    }
+
+    fn channel(&self, topic: &str, params: Value) -> BlockingChannel {
+        let channel = Client::channel(self, topic, &params);
+        let events = channel.events().expect("a fresh channel has its events");
+        BlockingChannel {
+            channel,
+            events: Arc::new(Mutex::new(events)),
+        }
+    }
+
+    async fn shutdown(&self) {
+        let client = self.clone();
+        unblock(move || client.shutdown()).await;
+    }
+}
+
+impl TestChannel for BlockingChannel {
+    async fn join(&self) -> Result<Value, JoinFailure> {
+        let channel = self.channel.clone();
+        match unblock(move || channel.join()).await {
+            Ok(response) => response
+                .deserialize()
+                .map_err(|e| JoinFailure::Other(e.to_string())),
+            Err(JoinError::Refused { status, response }) => Err(JoinFailure::Refused(
+                status,
+                response.deserialize().unwrap_or(Value::Null),
+            )),
+            Err(JoinError::Timeout) => Err(JoinFailure::Timeout),
+            Err(JoinError::Rejected(e)) => Err(JoinFailure::Rejected(e.to_string())),
+            Err(e) => Err(JoinFailure::Other(e.to_string())),
+        }
+    }
+
+    async fn push(
+        &self,
+        event: &str,
+        payload: Payload<'static>,
+        timeout: Option<Duration>,
+    ) -> Result<(String, Payload<'static>), PushFailure> {
+        let (channel, event) = (self.channel.clone(), event.to_owned());
+        match unblock(move || channel.push_with_timeout(&event, payload, timeout)).await {
+            Ok(reply) => Ok((reply.status, reply.response)),
+            Err(PushError::Timeout) => Err(PushFailure::Timeout),
+            Err(PushError::Rejected(e)) => Err(PushFailure::Rejected(e.to_string())),
+            Err(PushError::Failed(f)) => Err(PushFailure::Failed(f)),
+            Err(e) => Err(PushFailure::Other(e.to_string())),
+        }
+    }
+
+    async fn cast(&self, event: &str, payload: Payload<'static>) {
+        let (channel, event) = (self.channel.clone(), event.to_owned());
+        let _ = unblock(move || channel.cast(&event, payload)).await;
+    }
+
+    async fn next_event(&mut self, within: Duration) -> Option<Ev> {
+        let events = self.events.clone();
+        let event = unblock(move || {
+            let mut events = events.lock().unwrap_or_else(PoisonError::into_inner);
+            events.recv_timeout(within)
+        })
+        .await
+        .ok()?;
+        Some(match event {
+            ChannelEvent::Message { event, payload } => Ev::Message { event, payload },
+            ChannelEvent::Errored(reason) => Ev::Errored(reason),
+            ChannelEvent::Rejoined { .. } => Ev::Rejoined,
+            ChannelEvent::JoinRefused { .. } => Ev::JoinRefused,
+            ChannelEvent::Closed(reason) => Ev::Closed(reason),
+            _ => return None,
+        })
+    }
+
+    async fn leave(&self) -> Result<(), String> {
+        let channel = self.channel.clone();
+        unblock(move || channel.leave())
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
