@@ -193,3 +193,50 @@ fn open_websocket(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use phoenix_proto::client::{Config, Instruction, Socket};
+
+    use super::*;
+
+    /// The connect request the core makes for `endpoint`.
+    fn request(endpoint: &str) -> ConnectRequest {
+        let mut core = Socket::new(Config::new(endpoint));
+        core.connect(Instant::now());
+        match core.poll_instruction() {
+            Some(Instruction::Connect(request)) => request,
+            other => panic!("expected a connect, got {other:?}"),
+        }
+    }
+
+    fn failure(endpoint: &str, options: &TransportOptions) -> String {
+        match open(&request(endpoint), options) {
+            Ok(_) => panic!("{endpoint} opened"),
+            Err(failure) => failure.message,
+        }
+    }
+
+    #[test]
+    fn failures_say_which_step_failed() {
+        let options = TransportOptions::default();
+        let refused = failure("ws://127.0.0.1:1/socket", &options);
+        assert!(
+            refused.starts_with("could not open the connection"),
+            "{refused}"
+        );
+        let mut hurried = TransportOptions::default();
+        hurried.connect_timeout = Duration::ZERO;
+        let timed_out = failure("ws://127.0.0.1:1/socket", &hurried);
+        assert_eq!(timed_out, "timed out opening the connection");
+    }
+
+    #[test]
+    fn time_left_is_never_zero() {
+        let now = Instant::now();
+        assert_eq!(time_left(now), None);
+        assert!(time_left(now + Duration::from_secs(5)).is_some_and(|left| !left.is_zero()));
+    }
+}

@@ -1,11 +1,9 @@
-//! The callback model's handles, blocking: talk to a [`Handler`]'s socket
-//! from any thread.
+//! The callback model's handles, blocking: the shared async handles,
+//! waited for on the calling thread.
 
 use std::fmt;
-use std::thread::JoinHandle;
 
-use futures_channel::oneshot;
-use phoenix_proto::api::{Inbox, InboxSender, SocketGone};
+use phoenix_proto::api::{self, SocketGone};
 use phoenix_proto::client::handler::{Handler, Stopped};
 
 use crate::block_on::block_on;
@@ -18,37 +16,27 @@ use crate::block_on::block_on;
 /// callback has answered, [`stop`](Self::stop) until the socket has closed
 /// its connection. Never call them from a callback: the socket would wait
 /// for itself.
-pub struct HandlerHandle<H: Handler> {
-    inbox: InboxSender<H>,
-}
+pub struct HandlerHandle<H: Handler>(api::HandlerHandle<H>);
 
 impl<H: Handler> Clone for HandlerHandle<H> {
     fn clone(&self) -> Self {
-        HandlerHandle {
-            inbox: self.inbox.clone(),
-        }
+        HandlerHandle(self.0.clone())
     }
 }
 
 impl<H: Handler> fmt::Debug for HandlerHandle<H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HandlerHandle")
-            .field("closed", &self.inbox.is_closed())
-            .finish()
+        self.0.fmt(f)
     }
 }
 
 impl<H: Handler> HandlerHandle<H> {
-    pub(crate) fn new(inbox: InboxSender<H>) -> Self {
-        HandlerHandle { inbox }
-    }
-
     /// Sends a message to [`Handler::handle_info`].
     ///
     /// # Errors
     /// [`SocketGone`] when the socket has stopped.
     pub fn info(&self, info: H::Info) -> Result<(), SocketGone> {
-        block_on(self.inbox.send(Inbox::Info(info))).map_err(|_| SocketGone)
+        block_on(self.0.info(info))
     }
 
     /// Asks [`Handler::handle_call`] and waits for its answer.
@@ -56,51 +44,41 @@ impl<H: Handler> HandlerHandle<H> {
     /// # Errors
     /// [`SocketGone`] when the socket has stopped.
     pub fn call(&self, call: H::Call) -> Result<H::Reply, SocketGone> {
-        let (tx, rx) = oneshot::channel();
-        block_on(self.inbox.send(Inbox::Call(call, tx))).map_err(|_| SocketGone)?;
-        block_on(rx).map_err(|_| SocketGone)
+        block_on(self.0.call(call))
     }
 
     /// Stops the socket and waits until it has closed its connection
     /// (bounded by the write timeout and a two-second wait for the
     /// server's answer to the close frame).
     pub fn stop(&self) {
-        let (tx, rx) = oneshot::channel();
-        if block_on(self.inbox.send(Inbox::Stop(tx))).is_ok() {
-            let _ = block_on(rx);
-        }
+        block_on(self.0.stop());
     }
 }
 
-/// A handler's socket running on a thread of its own, from
-/// [`Runner::spawn`](crate::Runner::spawn): its [`HandlerHandle`] plus the
-/// thread, to wait for.
+/// A handler's socket, from [`Builder::spawn_handler`](phoenix_proto::api::Builder::spawn_handler)
+/// (through [`Blocking`](crate::Blocking)) or [`Runner::spawn`](crate::Runner::spawn).
 ///
 /// Dropping it does not stop the socket while [`HandlerHandle`]s exist; the
 /// socket stops when the handler returns `Action::Stop`, on
 /// [`stop`](Self::stop), or when the last handle is dropped.
-pub struct HandlerSocket<H: Handler> {
-    handle: HandlerHandle<H>,
-    thread: JoinHandle<Stopped>,
-}
+pub struct HandlerSocket<H: Handler>(api::HandlerSocket<H>);
 
 impl<H: Handler> fmt::Debug for HandlerSocket<H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HandlerSocket")
-            .field("handle", &self.handle)
-            .field("finished", &self.thread.is_finished())
-            .finish()
+        self.0.fmt(f)
+    }
+}
+
+impl<H: Handler> From<api::HandlerSocket<H>> for HandlerSocket<H> {
+    fn from(socket: api::HandlerSocket<H>) -> Self {
+        HandlerSocket(socket)
     }
 }
 
 impl<H: Handler> HandlerSocket<H> {
-    pub(crate) fn new(handle: HandlerHandle<H>, thread: JoinHandle<Stopped>) -> Self {
-        HandlerSocket { handle, thread }
-    }
-
     /// A cloneable handle for other threads.
     pub fn handle(&self) -> HandlerHandle<H> {
-        self.handle.clone()
+        HandlerHandle(self.0.handle())
     }
 
     /// See [`HandlerHandle::info`].
@@ -108,7 +86,7 @@ impl<H: Handler> HandlerSocket<H> {
     /// # Errors
     /// [`SocketGone`] when the socket has stopped.
     pub fn info(&self, info: H::Info) -> Result<(), SocketGone> {
-        self.handle.info(info)
+        block_on(self.0.info(info))
     }
 
     /// See [`HandlerHandle::call`].
@@ -116,26 +94,18 @@ impl<H: Handler> HandlerSocket<H> {
     /// # Errors
     /// [`SocketGone`] when the socket has stopped.
     pub fn call(&self, call: H::Call) -> Result<H::Reply, SocketGone> {
-        self.handle.call(call)
+        block_on(self.0.call(call))
     }
 
-    /// Stops the socket, waits for its thread to end and returns why it
+    /// Stops the socket, waits for its loop to end and returns why it
     /// stopped.
     pub fn stop(self) -> Stopped {
-        self.handle.stop();
-        self.wait()
+        block_on(self.0.stop())
     }
 
     /// Blocks until the socket stops by itself (the handler returned
-    /// `Action::Stop`) and its thread has ended; returns why.
+    /// `Action::Stop`); returns why.
     pub fn wait(self) -> Stopped {
-        // The handle stays alive while waiting, so the socket does not stop
-        // for lack of handles.
-        let HandlerSocket { handle, thread } = self;
-        let stopped = thread.join().unwrap_or_else(|_| Stopped {
-            reason: "the socket's thread panicked".into(),
-        });
-        drop(handle);
-        stopped
+        block_on(self.0.wait())
     }
 }

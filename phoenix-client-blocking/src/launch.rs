@@ -5,14 +5,13 @@
 use std::io;
 use std::thread;
 
-use phoenix_proto::api::{DEFAULT_COMMAND_CAPACITY, Flow, Launch, SocketTask, inbox};
+use phoenix_proto::api::{Launch, SocketTask};
 use phoenix_proto::client::handler::{Handler, Stopped};
-use phoenix_proto::client::{Socket, redact_query};
 use tracing::warn;
 
 use crate::Builder;
 use crate::handler_socket::{HandlerHandle, HandlerSocket};
-use crate::socket_loop::{self, Parts};
+use crate::socket_loop;
 
 /// The name of every socket thread.
 const THREAD_NAME: &str = "phoenix-socket";
@@ -32,35 +31,26 @@ impl Launch for Blocking {
         H::Call: Send + 'static,
         H::Reply: Send + 'static,
     {
-        let SocketTask {
-            core,
-            handler,
-            flow,
-            inbox,
-            transport,
-            span,
-            stopped,
-            ..
-        } = task;
-        let parts = Parts {
-            core,
-            handler,
-            flow,
-            inbox,
-            transport,
-        };
-        let spawned = thread::Builder::new()
-            .name(THREAD_NAME.into())
-            .spawn(move || {
-                let reason = span.in_scope(|| socket_loop::run(parts));
-                let _ = stopped.send(reason);
-            });
         // Without the thread the task is dropped: every handle sees the
         // socket gone.
-        if let Err(e) = spawned {
+        if let Err(e) = start_thread(task) {
             warn!(error = %e, "could not start a socket thread");
         }
     }
+}
+
+/// Runs `task` on a new thread named `phoenix-socket`.
+fn start_thread<H>(task: SocketTask<H>) -> io::Result<()>
+where
+    H: Handler + Send + 'static,
+    H::Info: Send + 'static,
+    H::Call: Send + 'static,
+    H::Reply: Send + 'static,
+{
+    thread::Builder::new()
+        .name(THREAD_NAME.into())
+        .spawn(move || socket_loop::run(task))
+        .map(drop)
 }
 
 /// A socket with a [`Handler`], ready to run: on this thread with
@@ -69,15 +59,14 @@ impl Launch for Blocking {
 ///
 /// Made by [`BuilderExt::runner`].
 pub struct Runner<H: Handler> {
-    parts: Parts<H>,
-    handle: HandlerHandle<H>,
-    span: tracing::Span,
+    task: SocketTask<H>,
+    socket: HandlerSocket<H>,
 }
 
 impl<H: Handler> std::fmt::Debug for Runner<H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runner")
-            .field("core", &self.parts.core)
+            .field("task", &self.task)
             .finish_non_exhaustive()
     }
 }
@@ -86,7 +75,7 @@ impl<H: Handler> Runner<H> {
     /// A handle for other threads (clone it freely). Its calls wait for the
     /// loop, so make them from other threads, never from a callback.
     pub fn handle(&self) -> HandlerHandle<H> {
-        self.handle.clone()
+        self.socket.handle()
     }
 
     /// Runs the socket on the calling thread, starting no thread, until the
@@ -99,13 +88,9 @@ impl<H: Handler> Runner<H> {
     /// and opening connections (up to the connect timeout for each of TCP,
     /// TLS and the upgrade).
     pub fn run(self) -> Stopped {
-        let Runner {
-            parts,
-            handle,
-            span,
-        } = self;
-        let stopped = span.in_scope(|| socket_loop::run(parts));
-        drop(handle);
+        let Runner { task, socket } = self;
+        let stopped = socket_loop::run(task);
+        drop(socket);
         stopped
     }
 
@@ -123,15 +108,9 @@ impl<H: Handler> Runner<H> {
         H::Call: Send + 'static,
         H::Reply: Send + 'static,
     {
-        let Runner {
-            parts,
-            handle,
-            span,
-        } = self;
-        let thread = thread::Builder::new()
-            .name(THREAD_NAME.into())
-            .spawn(move || span.in_scope(|| socket_loop::run(parts)))?;
-        Ok(HandlerSocket::new(handle, thread))
+        let Runner { task, socket } = self;
+        start_thread(task)?;
+        Ok(socket)
     }
 }
 
@@ -162,7 +141,7 @@ pub trait BuilderExt {
     /// [`spawn`](Runner::spawn)ed; its [`handle`](Runner::handle) works
     /// before either. `handler` need not be `Send` to run here.
     ///
-    /// The queue of handle messages has [`DEFAULT_COMMAND_CAPACITY`].
+    /// The queue of handle messages has the builder's command capacity.
     fn runner<H: Handler>(self, handler: H) -> Runner<H>;
 
     /// Runs the socket on the calling thread until the handler stops or a
@@ -177,22 +156,10 @@ pub trait BuilderExt {
 
 impl BuilderExt for Builder {
     fn runner<H: Handler>(self, handler: H) -> Runner<H> {
-        let (config, transport, Blocking) = self.into_parts();
-        let span = tracing::info_span!(
-            "phoenix_socket",
-            endpoint = %redact_query(&config.endpoint)
-        );
-        let (sender, receiver) = inbox(DEFAULT_COMMAND_CAPACITY);
+        let (task, socket, Blocking) = self.handler_task(handler);
         Runner {
-            parts: Parts {
-                core: Socket::new(config),
-                handler,
-                flow: Flow::unbounded(),
-                inbox: receiver,
-                transport,
-            },
-            handle: HandlerHandle::new(sender),
-            span,
+            task,
+            socket: socket.into(),
         }
     }
 }

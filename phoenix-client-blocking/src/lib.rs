@@ -214,8 +214,8 @@ pub use phoenix_proto::api::{
 pub use phoenix_proto;
 pub use phoenix_proto::client::handler::{Action, Context, Handler, Stopped};
 pub use phoenix_proto::client::{
-    Backoff, ChannelCloseReason, ChannelErrorReason, ChannelId, DisconnectReason, PushFailure,
-    PushId, PushOutcome,
+    Backoff, BadMessage, ChannelCloseReason, ChannelErrorReason, ChannelId, DisconnectReason,
+    PushFailure, PushId, PushOutcome,
 };
 pub use phoenix_proto::codec::Payload;
 /// Presence lists: feed a channel's messages to [`Presence::handle_message`](presence::Presence::handle_message).

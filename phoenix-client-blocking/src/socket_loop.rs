@@ -18,37 +18,33 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
-use futures_channel::oneshot;
-use phoenix_proto::api::tungstenite::{self, Message};
-use phoenix_proto::api::{Flow, Inbox, InboxReceiver, MAX_BATCH, Received, TransportOptions};
+use phoenix_proto::api::{
+    Fed, Flow, InboxReceiver, MAX_BATCH, Received, SocketTask, Stop, TransportOptions,
+    deliver_received, feed,
+};
 use phoenix_proto::client::handler::{self, Handler, Stopped};
 use phoenix_proto::client::{ConnectFailure, ConnectRequest, Instruction, Socket};
-use phoenix_proto::codec::WireRef;
 use polling::{Events, Poller};
 use tracing::{debug, info, warn};
 
 use crate::conn::{Conn, SOCKET};
 use crate::connect;
 
-/// What a loop runs: the parts of a [`SocketTask`](phoenix_proto::api::SocketTask).
-pub(crate) struct Parts<H: Handler> {
-    pub(crate) core: Socket,
-    pub(crate) handler: H,
-    pub(crate) flow: Flow<H>,
-    pub(crate) inbox: InboxReceiver<H>,
-    pub(crate) transport: TransportOptions,
-}
-
-/// Runs one socket until its handler stops, a handle stops it, or every
-/// handle is gone; returns why.
-pub(crate) fn run<H: Handler>(parts: Parts<H>) -> Stopped {
-    let Parts {
+/// Runs one socket, in its span, until its handler stops, a handle stops
+/// it, or every handle is gone; reports why to the task's waiters and
+/// returns it.
+pub(crate) fn run<H: Handler>(task: SocketTask<H>) -> Stopped {
+    let SocketTask {
         mut core,
         mut handler,
         flow,
         mut inbox,
         transport,
-    } = parts;
+        span,
+        stopped: report,
+        ..
+    } = task;
+    let _entered = span.enter();
     let (stopped, done) = match Poller::new() {
         Ok(poller) => Loop::new(transport, poller).run(&mut core, &mut handler, &flow, &mut inbox),
         Err(e) => (
@@ -60,6 +56,7 @@ pub(crate) fn run<H: Handler>(parts: Parts<H>) -> Stopped {
     inbox.close();
     drop(handler);
     drop(done);
+    let _ = report.send(stopped.clone());
     stopped
 }
 
@@ -68,9 +65,6 @@ fn stopped(reason: impl Into<String>) -> Stopped {
         reason: reason.into(),
     }
 }
-
-/// The stop and, when a handle asked for it, who to tell once it is done.
-type Stop = (Stopped, Option<oneshot::Sender<()>>);
 
 /// Wakes the loop's [`Poller::wait`] from any thread.
 struct NotifyPoller(Arc<Poller>);
@@ -149,7 +143,8 @@ impl Loop {
                     let mut next = Some(first);
                     let mut handled = 0;
                     while let Some(message) = next.take() {
-                        if let Some(stop) = deliver(core, handler, message) {
+                        if let Some(stop) = deliver_received(handler, core, Instant::now(), message)
+                        {
                             self.finish(core);
                             return stop;
                         }
@@ -333,18 +328,27 @@ impl Loop {
     /// Feeds the core what the socket has, up to `budget` messages.
     fn read(&mut self, core: &mut Socket, budget: usize) {
         for _ in 0..budget {
-            let Some(conn) = self.conn.as_mut() else {
+            // A bad message ends the connection in the core: read no more of it.
+            let Some(conn) = self.conn.as_mut().filter(|_| core.is_connected()) else {
                 return;
             };
             let Some(item) = conn.read() else {
                 return;
             };
-            if !feed(core, item) {
-                if let Some(mut conn) = self.conn.take() {
-                    // Sends the answer to a close frame, if the socket takes it.
-                    let _ = conn.flush(self.transport.write_timeout);
+            match feed(core, Instant::now(), Some(item)) {
+                Fed::Handled => {}
+                Fed::PeerClosed => {
+                    // RFC 6455 5.5.1: answer the close (tungstenite queued
+                    // the answer) if the socket takes it now, and drop.
+                    if let Some(mut conn) = self.conn.take() {
+                        let _ = conn.flush(self.transport.write_timeout);
+                    }
+                    return;
                 }
-                return;
+                Fed::Gone => {
+                    self.conn = None;
+                    return;
+                }
             }
         }
     }
@@ -379,56 +383,6 @@ impl Loop {
             }
         }
     }
-}
-
-/// Hands one message from the handles to the handler; `Some` to stop.
-fn deliver<H: Handler>(core: &mut Socket, handler: &mut H, message: Received<H>) -> Option<Stop> {
-    let now = Instant::now();
-    match message {
-        Received::Message(Inbox::Info(info)) => {
-            handler::deliver_info(handler, core, now, info).map(|s| (s, None))
-        }
-        Received::Message(Inbox::Call(call, reply_to)) => {
-            let (reply, stopped) = handler::deliver_call(handler, core, now, call);
-            let _ = reply_to.send(reply);
-            stopped.map(|s| (s, None))
-        }
-        Received::Message(Inbox::Stop(done)) => {
-            Some((stopped("stopped by the application"), Some(done)))
-        }
-        Received::AllHandlesGone => Some((stopped("every handle was dropped"), None)),
-    }
-}
-
-/// Feeds one read to the core; `false` when the connection is gone.
-fn feed(core: &mut Socket, item: Result<Message, tungstenite::Error>) -> bool {
-    let now = Instant::now();
-    match item {
-        Ok(Message::Text(text)) => core.handle_message(now, WireRef::Text(text.as_str())),
-        Ok(Message::Binary(bytes)) => core.handle_message(now, WireRef::Binary(&bytes)),
-        // Pings are answered by tungstenite on the next read or flush.
-        Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => {}
-        Ok(Message::Close(frame)) => {
-            let (code, reason) = match &frame {
-                Some(f) => (Some(u16::from(f.code)), f.reason.as_str()),
-                None => (None, ""),
-            };
-            info!(code, reason, "server closed the connection");
-            core.handle_closed(now, code, reason);
-            return false;
-        }
-        Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-            info!("connection ended without a close frame");
-            core.handle_closed(now, None, "");
-            return false;
-        }
-        Err(e) => {
-            warn!(error = %e, "connection failed");
-            core.handle_transport_error(now, &e.to_string());
-            return false;
-        }
-    }
-    true
 }
 
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {

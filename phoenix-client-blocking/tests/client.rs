@@ -7,7 +7,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use phoenix_client_blocking::{
-    Backoff, Builder, Channel, ChannelErrorReason, ChannelEvent, ChannelEvents, Client,
+    Backoff, BadMessage, Builder, Channel, ChannelErrorReason, ChannelEvent, ChannelEvents, Client,
     DisconnectReason, HandlerHandle, HandlerSocket, JoinError, Payload, PushError, Status,
 };
 use phoenix_test_server::{ServerConfig, TestServer};
@@ -126,30 +126,22 @@ fn server_pushes_and_broadcasts_arrive_as_events() {
     bob.shutdown();
 }
 
-#[test]
-fn reconnects_and_rejoins_after_the_server_drops_the_connection() {
-    let server = server();
-    let client = start(Builder::new(server.socket_url()));
-    let (echo, mut events) = joined(&client, "echo:drop");
+/// The reason of the next disconnect, within 5 s.
+fn disconnected(client: &Client) -> DisconnectReason {
     let mut status = client.status();
-    status.borrow_and_update();
-
-    assert_eq!(server.drop_all(), 1);
     let deadline = Instant::now() + Duration::from_secs(5);
-    let reason = loop {
-        if let Status::Disconnected { reason, .. } = status.current() {
-            break reason;
+    loop {
+        if let Status::Disconnected { reason, .. } = status.borrow_and_update().clone() {
+            return reason;
         }
         let left = deadline.saturating_duration_since(Instant::now());
         assert!(status.changed_blocking(left).unwrap(), "no disconnect");
-    };
-    assert!(
-        matches!(
-            reason,
-            DisconnectReason::TransportError { .. } | DisconnectReason::Closed { .. }
-        ),
-        "{reason:?}"
-    );
+    }
+}
+
+/// After a lost connection: the channel errors, the socket reconnects, the
+/// channel rejoins and works.
+fn comes_back(client: &Client, echo: &Channel, events: &mut ChannelEvents) {
     assert_eq!(
         events.recv_timeout(Duration::from_secs(5)).unwrap(),
         ChannelEvent::Errored(ChannelErrorReason::ConnectionLost)
@@ -159,8 +151,58 @@ fn reconnects_and_rejoins_after_the_server_drops_the_connection() {
         ChannelEvent::Rejoined { .. } => {}
         other => panic!("expected a rejoin, got {other:?}"),
     }
-    let reply: Value = echo.push("echo", &json!({"after": "drop"})).unwrap();
-    assert_eq!(reply, json!({"after": "drop"}));
+    let reply: Value = echo.push("echo", &json!({"back": true})).unwrap();
+    assert_eq!(reply, json!({"back": true}));
+}
+
+#[test]
+fn reconnects_and_rejoins_after_the_server_drops_the_connection() {
+    let server = server();
+    let client = start(Builder::new(server.socket_url()));
+    let (echo, mut events) = joined(&client, "echo:drop");
+    assert_eq!(server.drop_all(), 1);
+    // No close frame: 1006.
+    let reason = disconnected(&client);
+    assert_eq!(
+        reason,
+        DisconnectReason::Closed {
+            code: Some(1006),
+            reason: String::new()
+        }
+    );
+    comes_back(&client, &echo, &mut events);
+
+    assert_eq!(server.close_all(4001, "bye"), 1);
+    let reason = disconnected(&client);
+    assert_eq!(
+        reason,
+        DisconnectReason::Closed {
+            code: Some(4001),
+            reason: "bye".into()
+        }
+    );
+    comes_back(&client, &echo, &mut events);
+    client.shutdown();
+}
+
+#[test]
+fn a_message_over_the_size_limit_closes_with_1009_and_reconnects() {
+    let server = server();
+    let client = start(Builder::new(server.socket_url()).max_message_size(Some(512)));
+    let (echo, mut events) = joined(&client, "echo:big");
+    let big = "x".repeat(1024);
+    // The reply is too large: the push fails with the connection.
+    assert!(
+        echo.push::<_, Value>("echo", &json!({ "big": big }))
+            .is_err()
+    );
+    match disconnected(&client) {
+        DisconnectReason::BadMessage { kind, code } => {
+            assert_eq!((kind, code), (BadMessage::TooLarge, 1009));
+        }
+        other => panic!("expected a bad message, got {other:?}"),
+    }
+    comes_back(&client, &echo, &mut events);
     client.shutdown();
 }
 

@@ -1,4 +1,4 @@
-//! `cargo run -p phoenix-client-blocking --example demo` tells its whole
+//! `cargo run -p phoenix-client-blocking --example blocking_demo` tells its whole
 //! story against the embedded server, end to end.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,7 +11,7 @@ fn demo_binary() -> PathBuf {
     let profile = test.parent().and_then(|deps| deps.parent()).unwrap();
     profile
         .join("examples")
-        .join(format!("demo{}", std::env::consts::EXE_SUFFIX))
+        .join(format!("blocking_demo{}", std::env::consts::EXE_SUFFIX))
 }
 
 #[test]

@@ -2061,14 +2061,20 @@ fn js_join_timeout_before_open() {
     r.sim.socket.connect(r.sim.now);
     r.sim.drain();
     assert!(matches!(r.sent_any(), Some(Wire::Connect(_))));
-    // The push's timeout counts the time it is held, as in phoenix.js.
+    // The push's timeout counts the time it is held, and so does the
+    // join's, as in phoenix.js: both time out before the socket opens,
+    // and the channel will join when it can.
     r.sim.advance(ms(100));
-    assert_eq!(r.events(), [done(push, ch, PushOutcome::Timeout)]);
-    // phoenix.js also times the join out here and, when the socket opens,
-    // sends the stale join, a leave and a fresh join. Ours times a join
-    // from when it is sent, so the channel is still waiting, and one join
-    // goes out on open.
-    assert_eq!(r.state(ch), Some(ChannelState::Joining));
+    assert_eq!(
+        r.events(),
+        [
+            errored(ch, "room:t", ChannelErrorReason::JoinTimeout),
+            done(push, ch, PushOutcome::Timeout)
+        ]
+    );
+    assert_eq!(r.state(ch), Some(ChannelState::Errored));
+    // On open, phoenix.js sends the stale join, a leave and a fresh join;
+    // ours sends one join (nothing was sent that needs a leave).
     r.sim.advance(ms(53));
     r.sim.open();
     assert_eq!(r.events(), [Event::Connected]);

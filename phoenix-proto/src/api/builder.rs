@@ -13,6 +13,7 @@ use super::launch::{Launch, SocketTask};
 use super::message::{Flow, inbox};
 use super::options::{DEFAULT_CHANNEL_CAPACITY, DEFAULT_COMMAND_CAPACITY, TransportOptions};
 use super::router::Router;
+use super::socket_events::SocketNews;
 use super::status::status_cell;
 use crate::client::handler::Handler;
 use crate::client::{Backoff, Config, Secret, Socket};
@@ -277,11 +278,12 @@ impl<R: Launch> Builder<R> {
         let (inbox_tx, inbox_rx) = inbox(self.command_capacity);
         let (status_tx, status) = status_cell();
         let room = Arc::new(AtomicWaker::new());
+        let news = SocketNews::new();
         let (stopped_tx, stopped_rx) = oneshot::channel();
         let span = self.span();
         self.runtime.launch(SocketTask {
             core: Socket::new(self.config),
-            handler: Router::new(status_tx, room.clone()),
+            handler: Router::new(status_tx, room.clone(), news.clone()),
             flow: Flow {
                 budget: Router::budget,
                 poll_room: Router::poll_room,
@@ -296,6 +298,7 @@ impl<R: Launch> Builder<R> {
             channel_capacity: self.channel_capacity,
             status,
             room,
+            news,
             stopped: Mutex::new(Some(stopped_rx)),
         })
     }
@@ -308,10 +311,19 @@ impl<R: Launch> Builder<R> {
         H::Call: Send + 'static,
         H::Reply: Send + 'static,
     {
+        let (task, socket, runtime) = self.handler_task(handler);
+        runtime.launch(task);
+        socket
+    }
+
+    /// The socket with a [`Handler`], not started, with its handle and the
+    /// runtime: for a driver that runs the loop itself (the blocking
+    /// driver's `run(handler)` on the calling thread).
+    pub fn handler_task<H: Handler>(self, handler: H) -> (SocketTask<H>, HandlerSocket<H>, R) {
         let (inbox_tx, inbox_rx) = inbox(self.command_capacity);
         let (stopped_tx, stopped_rx) = oneshot::channel();
         let span = self.span();
-        self.runtime.launch(SocketTask {
+        let task = SocketTask {
             core: Socket::new(self.config),
             handler,
             flow: Flow::unbounded(),
@@ -319,13 +331,7 @@ impl<R: Launch> Builder<R> {
             transport: self.transport,
             span,
             stopped: stopped_tx,
-        });
-        HandlerSocket::new(inbox_tx, stopped_rx)
-    }
-
-    /// The parts, for a driver that runs the socket itself (the blocking
-    /// driver's `run(handler)` on the calling thread).
-    pub fn into_parts(self) -> (Config, TransportOptions, R) {
-        (self.config, self.transport, self.runtime)
+        };
+        (task, HandlerSocket::new(inbox_tx, stopped_rx), self.runtime)
     }
 }

@@ -18,7 +18,7 @@ use super::error::{JoinError, LeaveError, PushError};
 use super::events::{ChannelEvent, EventReceiver, EventSender, event_queue};
 use super::message::{Command, Inbox, Request};
 use super::presence::{PresenceHandle, PresenceShared};
-use crate::client::{ChannelId, PushOutcome};
+use crate::client::{ChannelCloseReason, ChannelId, PushOutcome};
 use crate::codec::{EncodeError, Payload};
 
 /// A reply to a push.
@@ -36,6 +36,7 @@ struct ChannelShared {
     rx: Mutex<Option<EventReceiver>>,
     subscribed: Arc<AtomicBool>,
     presence: Arc<OnceLock<PresenceShared>>,
+    closed: Arc<OnceLock<ChannelCloseReason>>,
     /// The socket, to leave the channel when the last handle goes.
     socket: Arc<Shared>,
 }
@@ -103,6 +104,7 @@ impl Channel {
                 rx: Mutex::new(Some(rx)),
                 subscribed: Arc::new(AtomicBool::new(false)),
                 presence: Arc::new(OnceLock::new()),
+                closed: Arc::new(OnceLock::new()),
                 socket,
             }),
         }
@@ -171,7 +173,10 @@ impl Channel {
     async fn join_inner(&self, timeout: Option<Duration>) -> Result<Payload<'static>, JoinError> {
         let payload = self.params.clone().map_err(JoinError::Encode)?;
         if !is_some(&self.shared.tx) {
-            return Err(JoinError::AlreadyJoined);
+            return Err(match self.shared.closed.get() {
+                Some(reason) => JoinError::ChannelClosed(reason.clone()),
+                None => JoinError::AlreadyJoined,
+            });
         }
         let (done_tx, done_rx) = oneshot::channel();
         let join = Request::Join {
@@ -182,6 +187,7 @@ impl Channel {
             subscribed: self.shared.subscribed.clone(),
             id: self.shared.id.clone(),
             presence: self.shared.presence.clone(),
+            closed: self.shared.closed.clone(),
             done: done_tx,
         };
         match self

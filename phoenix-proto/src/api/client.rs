@@ -4,15 +4,17 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use futures_channel::oneshot;
 use futures_util::task::AtomicWaker;
 use serde::Serialize;
 
 use super::channel::Channel;
-use super::error::SocketGone;
+use super::error::{PingError, SocketGone};
 use super::message::{Command, Inbox, InboxSender, Request};
 use super::router::Router;
+use super::socket_events::{SocketEvents, SocketNews};
 use super::status::{Status, StatusWatch};
 use crate::client::handler::Stopped;
 use crate::codec::{EncodeError, Payload};
@@ -24,6 +26,8 @@ pub(crate) struct Shared {
     pub(crate) status: StatusWatch,
     /// Woken when the application takes an event (see [`Router::poll_room`]).
     pub(crate) room: Arc<AtomicWaker>,
+    /// Socket events and the last round trip, from the router.
+    pub(crate) news: SocketNews,
     /// Resolves when the socket's loop has ended.
     pub(crate) stopped: Mutex<Option<oneshot::Receiver<Stopped>>>,
 }
@@ -81,6 +85,37 @@ impl<R> Client<R> {
     /// publish a new status.
     pub fn status(&self) -> StatusWatch {
         self.shared.status.clone()
+    }
+
+    /// Every event of the socket's life from now on: each connection
+    /// attempt (with its number), connected, disconnected (with the reason:
+    /// refused with its HTTP status and `Retry-After`, closed with its code,
+    /// heartbeat timeout, ...) and when the next attempt is due, malformed
+    /// frames the server sent, heartbeat round trips, and the stop. Unlike
+    /// [`status`](Self::status) it loses no transition. Unbounded: read it
+    /// or drop it.
+    pub fn socket_events(&self) -> SocketEvents {
+        self.shared.news.subscribe()
+    }
+
+    /// The round trip of the last answered heartbeat or ping.
+    pub fn last_rtt(&self) -> Option<Duration> {
+        self.shared.news.last_rtt()
+    }
+
+    /// Sends a heartbeat now and returns its round trip (phoenix.js's
+    /// `socket.ping`).
+    ///
+    /// # Errors
+    /// [`PingError`]: not connected, the connection was lost before the
+    /// reply, or the socket has stopped.
+    pub async fn ping(&self) -> Result<Duration, PingError> {
+        let (tx, rx) = oneshot::channel();
+        self.shared
+            .send(Request::Ping { done: tx })
+            .await
+            .map_err(|_| PingError::SocketGone)?;
+        rx.await.map_err(|_| PingError::SocketGone)?
     }
 
     /// Waits until the connection is open.

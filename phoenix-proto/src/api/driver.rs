@@ -24,14 +24,14 @@ use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 
 use super::connect::{self, WsStream};
-use super::handshake::bad_message;
+use super::feed::{Fed, feed};
 use super::launch::{Launch, SocketTask};
-use super::message::{Flow, Inbox, InboxReceiver, MAX_BATCH, Received};
+use super::message::{Flow, InboxReceiver, MAX_BATCH, Received, Stop, deliver_received};
 use super::options::TransportOptions;
 use super::runtime::{Runtime, Timer, timeout};
 use crate::client::handler::{self, Handler, Stopped};
 use crate::client::{ConnectFailure, Instruction, Socket};
-use crate::codec::{WireMessage, WireRef};
+use crate::codec::WireMessage;
 
 impl<R: Runtime> Launch for R {
     fn launch<H>(&self, task: SocketTask<H>)
@@ -95,17 +95,6 @@ enum Wake<H: Handler> {
     Deadline,
 }
 
-/// What one incoming WebSocket item meant.
-enum Incoming {
-    Handled,
-    /// The server sent a close frame: answer it, then drop the connection.
-    PeerClosed,
-    Gone,
-}
-
-/// The stop and, when a handle asked for it, who to tell once it is done.
-type Stop = (Stopped, Option<futures_channel::oneshot::Sender<()>>);
-
 impl<R: Runtime> Driver<R> {
     async fn run<H: Handler>(
         &mut self,
@@ -130,7 +119,9 @@ impl<R: Runtime> Driver<R> {
                     let mut next = Some(first);
                     let mut handled = 0;
                     while let Some(message) = next.take() {
-                        if let Some(stop) = self.deliver(core, handler, message) {
+                        if let Some(stop) =
+                            deliver_received(handler, core, self.runtime.now(), message)
+                        {
                             self.finish(core).await;
                             return stop;
                         }
@@ -157,9 +148,9 @@ impl<R: Runtime> Driver<R> {
                 }
                 Wake::Incoming(item) => {
                     let mut handled = 1;
-                    let mut outcome = self.feed(core, item);
+                    let mut outcome = feed(core, self.runtime.now(), item);
                     // Take what else is already buffered, up to the budget.
-                    while let (Incoming::Handled, true) = (&outcome, handled < budget) {
+                    while let (Fed::Handled, true) = (outcome, handled < budget) {
                         if self.conn.is_none() || !core.is_connected() {
                             break;
                         }
@@ -168,18 +159,18 @@ impl<R: Runtime> Driver<R> {
                             break;
                         };
                         handled += 1;
-                        outcome = self.feed(core, item);
+                        outcome = feed(core, self.runtime.now(), item);
                     }
                     match outcome {
-                        Incoming::Handled => {}
-                        Incoming::PeerClosed => {
+                        Fed::Handled => {}
+                        Fed::PeerClosed => {
                             // RFC 6455 5.5.1: answer the close (tungstenite
                             // queued the reply; closing flushes it).
                             if let Some(ws) = self.conn.take() {
                                 self.close_in_background(ws, 1000, String::new());
                             }
                         }
-                        Incoming::Gone => self.conn = None,
+                        Fed::Gone => self.conn = None,
                     }
                 }
                 Wake::Room => {}
@@ -251,38 +242,6 @@ impl<R: Runtime> Driver<R> {
             Poll::Pending
         })
         .await
-    }
-
-    /// Hands one message from the handles to the handler; `Some` to stop.
-    fn deliver<H: Handler>(
-        &mut self,
-        core: &mut Socket,
-        handler: &mut H,
-        message: Received<H>,
-    ) -> Option<Stop> {
-        let now = self.runtime.now();
-        match message {
-            Received::Message(Inbox::Info(info)) => {
-                handler::deliver_info(handler, core, now, info).map(|s| (s, None))
-            }
-            Received::Message(Inbox::Call(call, reply_to)) => {
-                let (reply, stopped) = handler::deliver_call(handler, core, now, call);
-                let _ = reply_to.send(reply);
-                stopped.map(|s| (s, None))
-            }
-            Received::Message(Inbox::Stop(done)) => Some((
-                Stopped {
-                    reason: "stopped by the application".into(),
-                },
-                Some(done),
-            )),
-            Received::AllHandlesGone => Some((
-                Stopped {
-                    reason: "every handle was dropped".into(),
-                },
-                None,
-            )),
-        }
     }
 
     /// Carries out the core's instructions and hands its events to the
@@ -382,58 +341,6 @@ impl<R: Runtime> Driver<R> {
             }
         }
         self.conn = None;
-    }
-
-    /// Feeds one WebSocket item to the core.
-    fn feed(
-        &self,
-        core: &mut Socket,
-        item: Option<Result<WsMessage, tungstenite::Error>>,
-    ) -> Incoming {
-        let now = self.runtime.now();
-        match item {
-            Some(Ok(WsMessage::Text(text))) => {
-                core.handle_message(now, WireRef::Text(text.as_str()));
-                Incoming::Handled
-            }
-            Some(Ok(WsMessage::Binary(bytes))) => {
-                core.handle_message(now, WireRef::Binary(&bytes));
-                Incoming::Handled
-            }
-            // Pings are answered by tungstenite on the next flush.
-            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => {
-                Incoming::Handled
-            }
-            Some(Ok(WsMessage::Close(frame))) => {
-                // A close frame without a status code is 1005 (RFC 6455 7.1.5).
-                let (code, reason) = match &frame {
-                    Some(f) => (u16::from(f.code), f.reason.as_str()),
-                    None => (1005, ""),
-                };
-                info!(code, reason, "server closed the connection");
-                core.handle_closed(now, Some(code), reason);
-                Incoming::PeerClosed
-            }
-            None => {
-                info!("connection ended without a close frame");
-                core.handle_closed(now, None, "");
-                Incoming::Gone
-            }
-            Some(Err(e)) => match bad_message(&e) {
-                // The core closes with the matching code; the connection
-                // stays until that close is carried out.
-                Some(kind) => {
-                    warn!(error = %e, "the server sent a bad message");
-                    core.handle_bad_message(now, kind);
-                    Incoming::Handled
-                }
-                None => {
-                    warn!(error = %e, "connection failed");
-                    core.handle_transport_error(now, &e.to_string());
-                    Incoming::Gone
-                }
-            },
-        }
     }
 
     /// Closes a connection politely in the background, without waiting for it.

@@ -35,6 +35,10 @@ pub enum JoinError {
     Closed(ChannelCloseReason),
     /// This channel handle already joined; make a new one with [`Client::channel`](super::Client::channel).
     AlreadyJoined,
+    /// This handle's channel has closed (left, closed by the server, given
+    /// up, or the socket stopped): a handle joins once. Make a new one with
+    /// [`Client::channel`](super::Client::channel).
+    ChannelClosed(ChannelCloseReason),
     /// The socket refused the join (duplicate topic, reserved topic, binary payload).
     Rejected(crate::client::JoinError),
     /// The join payload could not be serialized.
@@ -54,6 +58,10 @@ impl fmt::Display for JoinError {
             JoinError::Timeout => f.write_str("the join timed out"),
             JoinError::Closed(reason) => write!(f, "the channel closed while joining ({reason:?})"),
             JoinError::AlreadyJoined => f.write_str("this channel handle already joined"),
+            JoinError::ChannelClosed(reason) => write!(
+                f,
+                "this handle's channel has closed ({reason:?}); make a new one with Client::channel"
+            ),
             JoinError::Rejected(e) => write!(f, "join rejected: {e}"),
             JoinError::Encode(e) => write!(f, "join payload: {e}"),
             JoinError::SocketGone => SocketGone.fmt(f),
@@ -135,3 +143,27 @@ impl fmt::Display for LeaveError {
 }
 
 impl std::error::Error for LeaveError {}
+
+/// Why [`Client::ping`](super::Client::ping) got no round trip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PingError {
+    /// No connection is open.
+    NotConnected,
+    /// The connection was lost before the reply.
+    ConnectionLost,
+    /// The socket has stopped.
+    SocketGone,
+}
+
+impl fmt::Display for PingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PingError::NotConnected => f.write_str("no connection is open"),
+            PingError::ConnectionLost => f.write_str("the connection was lost before the reply"),
+            PingError::SocketGone => SocketGone.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for PingError {}

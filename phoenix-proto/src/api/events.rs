@@ -48,7 +48,9 @@ pub enum ChannelEvent {
 /// the application takes one.
 pub(crate) fn event_queue(capacity: usize, room: Arc<AtomicWaker>) -> (EventSender, EventReceiver) {
     let capacity = capacity.max(1);
-    let (tx, rx) = async_channel::bounded(capacity);
+    // One slot more than the application's capacity, kept for the last
+    // event of a socket that stops: `Closed(SocketStopped)` always fits.
+    let (tx, rx) = async_channel::bounded(capacity + 1);
     (
         EventSender { tx, capacity },
         EventReceiver {
@@ -73,10 +75,24 @@ pub(crate) enum Refused {
 
 impl EventSender {
     pub(crate) fn try_send(&self, event: ChannelEvent) -> Result<(), Refused> {
+        if self.tx.len() >= self.capacity {
+            return Err(if self.tx.is_closed() {
+                Refused::Closed
+            } else {
+                Refused::Full(event)
+            });
+        }
         self.tx.try_send(event).map_err(|e| match e {
             async_channel::TrySendError::Full(event) => Refused::Full(event),
             async_channel::TrySendError::Closed(_) => Refused::Closed,
         })
+    }
+
+    /// The last event of all, into the slot kept for it; the stream ends
+    /// after it.
+    pub(crate) fn send_last(&self, event: ChannelEvent) {
+        let _ = self.tx.try_send(event);
+        self.tx.close();
     }
 
     /// How many more events fit now.

@@ -90,6 +90,12 @@ impl<H: Handler> HandlerSocket<H> {
         }
     }
 
+    /// Takes it apart: the handle and what resolves once the loop has
+    /// stopped (for drivers that wrap it in a blocking API).
+    pub fn into_parts(self) -> (HandlerHandle<H>, oneshot::Receiver<Stopped>) {
+        (self.handle, self.stopped)
+    }
+
     /// A cloneable handle.
     pub fn handle(&self) -> HandlerHandle<H> {
         self.handle.clone()

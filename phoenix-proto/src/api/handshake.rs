@@ -106,7 +106,7 @@ pub fn upgrade_failure(error: tungstenite::Error, now: SystemTime) -> ConnectFai
 
 /// Whether a read error means the server sent a bad message (the socket
 /// then closes with the matching code) rather than a broken connection.
-pub fn bad_message(error: &tungstenite::Error) -> Option<BadMessage> {
+pub(crate) fn bad_message(error: &tungstenite::Error) -> Option<BadMessage> {
     match error {
         tungstenite::Error::Capacity(_) => Some(BadMessage::TooLarge),
         tungstenite::Error::Utf8(_) => Some(BadMessage::InvalidUtf8),
@@ -115,4 +115,18 @@ pub fn bad_message(error: &tungstenite::Error) -> Option<BadMessage> {
         }
         _ => None,
     }
+}
+
+/// Whether a read error only means the TCP connection ended without a
+/// close frame (reported to the core as `handle_closed(now, None, ..)`,
+/// 1006) rather than a failure.
+pub(crate) fn ended(error: &tungstenite::Error) -> bool {
+    matches!(
+        error,
+        tungstenite::Error::ConnectionClosed
+            | tungstenite::Error::AlreadyClosed
+            | tungstenite::Error::Protocol(
+                tungstenite::error::ProtocolError::ResetWithoutClosingHandshake
+            )
+    )
 }

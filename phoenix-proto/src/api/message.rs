@@ -10,16 +10,17 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, OnceLock};
 use std::task::{Context as TaskContext, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_channel::oneshot;
 use futures_util::Stream;
 
-use super::error::{JoinError, LeaveError, PushError};
+use super::error::{JoinError, LeaveError, PingError, PushError};
 use super::events::EventSender;
 use super::presence::PresenceShared;
-use crate::client::handler::Handler;
-use crate::client::{ChannelId, PushOutcome};
+use crate::client::Socket;
+use crate::client::handler::{self, Handler, Stopped};
+use crate::client::{ChannelCloseReason, ChannelId, PushOutcome};
 use crate::codec::Payload;
 
 /// The most incoming messages or application commands a loop handles in one
@@ -168,6 +169,41 @@ impl<H: Handler> InboxReceiver<H> {
     }
 }
 
+/// Why a loop stopped, and (when a handle asked) who to tell once it is done.
+pub type Stop = (Stopped, Option<oneshot::Sender<()>>);
+
+/// Hands one message from the handles to the handler, as every loop does;
+/// `Some` when the socket must stop.
+pub fn deliver_received<H: Handler>(
+    handler: &mut H,
+    core: &mut Socket,
+    now: Instant,
+    message: Received<H>,
+) -> Option<Stop> {
+    match message {
+        Received::Message(Inbox::Info(info)) => {
+            handler::deliver_info(handler, core, now, info).map(|s| (s, None))
+        }
+        Received::Message(Inbox::Call(call, reply_to)) => {
+            let (reply, stopped) = handler::deliver_call(handler, core, now, call);
+            let _ = reply_to.send(reply);
+            stopped.map(|s| (s, None))
+        }
+        Received::Message(Inbox::Stop(done)) => Some((
+            Stopped {
+                reason: "stopped by the application".into(),
+            },
+            Some(done),
+        )),
+        Received::AllHandlesGone => Some((
+            Stopped {
+                reason: "every handle was dropped".into(),
+            },
+            None,
+        )),
+    }
+}
+
 /// A command from the async API's handles to its [`Router`](super::Router):
 /// opaque, it only passes through a loop's inbox.
 pub struct Command(pub(crate) Request);
@@ -178,6 +214,7 @@ impl fmt::Debug for Command {
             Request::Join { .. } => "Command::Join",
             Request::Push { .. } => "Command::Push",
             Request::Leave { .. } => "Command::Leave",
+            Request::Ping { .. } => "Command::Ping",
             Request::Connect => "Command::Connect",
             Request::Disconnect => "Command::Disconnect",
         })
@@ -200,6 +237,9 @@ pub(crate) enum Request {
         id: Arc<OnceLock<ChannelId>>,
         /// The channel's presence list, once someone asked for it.
         presence: Arc<OnceLock<PresenceShared>>,
+        /// Set by the router when the channel closes, so the handle can say
+        /// why a second join is refused.
+        closed: Arc<OnceLock<ChannelCloseReason>>,
         done: oneshot::Sender<Result<Payload<'static>, JoinError>>,
     },
     Push {
@@ -213,6 +253,9 @@ pub(crate) enum Request {
     Leave {
         channel: ChannelId,
         done: Option<oneshot::Sender<Result<(), LeaveError>>>,
+    },
+    Ping {
+        done: oneshot::Sender<Result<Duration, PingError>>,
     },
     Connect,
     Disconnect,

@@ -122,6 +122,7 @@ mod channel;
 mod client;
 mod error;
 mod events;
+mod feed;
 mod handler_socket;
 mod handshake;
 mod launch;
@@ -130,6 +131,7 @@ mod options;
 pub mod prelude;
 mod presence;
 mod router;
+mod socket_events;
 mod status;
 mod tls;
 
@@ -143,20 +145,23 @@ mod runtime;
 pub use builder::Builder;
 pub use channel::{Channel, ChannelEvents, Reply};
 pub use client::Client;
-pub use error::{JoinError, LeaveError, PushError, SocketGone};
+pub use error::{JoinError, LeaveError, PingError, PushError, SocketGone};
 pub use events::ChannelEvent;
+pub use feed::{Fed, feed};
 pub use handler_socket::{HandlerHandle, HandlerSocket};
-pub use handshake::{
-    ConnectTarget, bad_message, upgrade_failure, upgrade_request, websocket_config,
-};
+pub use handshake::{ConnectTarget, upgrade_failure, upgrade_request, websocket_config};
 pub use launch::{Launch, SocketTask};
-pub use message::{Command, Flow, Inbox, InboxReceiver, InboxSender, MAX_BATCH, Received, inbox};
+pub use message::{
+    Command, Flow, Inbox, InboxReceiver, InboxSender, MAX_BATCH, Received, Stop, deliver_received,
+    inbox,
+};
 pub use options::{
     DEFAULT_CHANNEL_CAPACITY, DEFAULT_COMMAND_CAPACITY, DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_READ_BUFFER, TransportOptions,
 };
 pub use presence::{PresenceEvent, PresenceEvents, PresenceHandle, metas_as};
 pub use router::Router;
+pub use socket_events::{SocketEvent, SocketEvents};
 pub use status::{Status, StatusRef, StatusWatch};
 pub use tls::{TlsSettings, server_name};
 

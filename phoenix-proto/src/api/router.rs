@@ -13,10 +13,11 @@ use futures_channel::oneshot;
 use futures_util::task::AtomicWaker;
 use tracing::{debug, warn};
 
-use super::error::{JoinError, LeaveError, PushError};
+use super::error::{JoinError, LeaveError, PingError, PushError};
 use super::events::{ChannelEvent, EventSender, Refused};
 use super::message::{Command, MAX_BATCH, Request};
 use super::presence::PresenceShared;
+use super::socket_events::{SocketEvent, SocketNews};
 use super::status::{Status, StatusSender};
 use crate::client::handler::{Action, Context, Handler};
 use crate::client::{
@@ -33,6 +34,7 @@ struct Route {
     join_waiter: Option<oneshot::Sender<Result<Payload<'static>, JoinError>>>,
     leave_waiter: Option<oneshot::Sender<Result<(), LeaveError>>>,
     presence: Arc<OnceLock<PresenceShared>>,
+    closed: Arc<OnceLock<ChannelCloseReason>>,
 }
 
 impl Route {
@@ -84,6 +86,10 @@ pub struct Router {
     draining: Vec<Route>,
     /// Woken whenever the application takes an event from any queue.
     room: Arc<AtomicWaker>,
+    /// Socket events for whoever listens, and the last round trip.
+    news: SocketNews,
+    /// Pings in flight, answered in order.
+    pings: VecDeque<oneshot::Sender<Result<Duration, PingError>>>,
 }
 
 impl std::fmt::Debug for Router {
@@ -96,13 +102,15 @@ impl std::fmt::Debug for Router {
 }
 
 impl Router {
-    pub(crate) fn new(status: StatusSender, room: Arc<AtomicWaker>) -> Self {
+    pub(crate) fn new(status: StatusSender, room: Arc<AtomicWaker>, news: SocketNews) -> Self {
         Router {
             status,
             routes: BTreeMap::new(),
             pushes: BTreeMap::new(),
             draining: Vec::new(),
             room,
+            news,
+            pings: VecDeque::new(),
         }
     }
 
@@ -154,6 +162,7 @@ impl Router {
         let Some(mut route) = self.routes.remove(&channel) else {
             return;
         };
+        let _ = route.closed.set(reason.clone());
         if let Some(waiter) = route.join_waiter.take() {
             let _ = waiter.send(Err(JoinError::Closed(reason.clone())));
         }
@@ -177,6 +186,7 @@ impl Router {
             subscribed,
             id,
             presence,
+            closed,
             done,
         } = request
         else {
@@ -187,9 +197,12 @@ impl Router {
             return;
         };
         let now = ctx.now();
+        // The strict join: a second handle on a live topic is refused
+        // (Context::join would hand back the live channel).
+        let socket = ctx.socket();
         let joined = match timeout {
-            Some(t) => ctx.socket().join_with_timeout(now, &topic, payload, t),
-            None => ctx.join(&topic, payload),
+            Some(t) => socket.join_with_timeout(now, &topic, payload, t),
+            None => socket.join(now, &topic, payload),
         };
         match joined {
             Ok(channel) => {
@@ -204,6 +217,7 @@ impl Router {
                         join_waiter: Some(done),
                         leave_waiter: None,
                         presence,
+                        closed,
                     },
                 );
             }
@@ -212,6 +226,27 @@ impl Router {
                 let _ = done.send(Err(JoinError::Rejected(e)));
             }
         }
+    }
+}
+
+impl Drop for Router {
+    /// The socket stopped: every open channel's stream ends with
+    /// `Closed(SocketStopped)` (events the application had not made room
+    /// for are dropped first), and the socket events with `Stopped`.
+    fn drop(&mut self) {
+        let reason = ChannelCloseReason::SocketStopped;
+        for route in self.routes.values_mut() {
+            let _ = route.closed.set(reason.clone());
+            if let Some(waiter) = route.join_waiter.take() {
+                let _ = waiter.send(Err(JoinError::Closed(reason.clone())));
+            }
+            route.flush_overflow();
+            route.overflow.clear();
+            if route.listening() {
+                route.events.send_last(ChannelEvent::Closed(reason.clone()));
+            }
+        }
+        self.news.stop();
     }
 }
 
@@ -224,8 +259,24 @@ impl Handler for Router {
         Action::Connect
     }
 
+    fn handle_connecting(&mut self, _ctx: &mut Context<'_>, attempt: u32) -> Action {
+        self.news.publish(SocketEvent::Connecting { attempt });
+        Action::Continue
+    }
+
     fn handle_connected(&mut self, _ctx: &mut Context<'_>) -> Action {
         self.set_status(Status::Connected);
+        self.news.publish(SocketEvent::Connected);
+        Action::Continue
+    }
+
+    fn handle_pong(&mut self, _ctx: &mut Context<'_>, rtt: Duration, requested: bool) -> Action {
+        self.news.publish(SocketEvent::Heartbeat { rtt });
+        if requested {
+            if let Some(waiter) = self.pings.pop_front() {
+                let _ = waiter.send(Ok(rtt));
+            }
+        }
         Action::Continue
     }
 
@@ -235,6 +286,13 @@ impl Handler for Router {
         reason: DisconnectReason,
         reconnect_in: Option<Duration>,
     ) -> Action {
+        for waiter in self.pings.drain(..) {
+            let _ = waiter.send(Err(PingError::ConnectionLost));
+        }
+        self.news.publish(SocketEvent::Disconnected {
+            reason: reason.clone(),
+            reconnect_in,
+        });
         self.set_status(Status::Disconnected {
             reason,
             reconnect_in,
@@ -362,6 +420,7 @@ impl Handler for Router {
         error: crate::codec::DecodeError,
     ) -> Action {
         warn!(%error, "dropped a frame the server sent that could not be decoded");
+        self.news.publish(SocketEvent::MalformedFrame { error });
         Action::Continue
     }
 
@@ -403,6 +462,12 @@ impl Handler for Router {
                     if let Some(done) = done {
                         let _ = done.send(Err(LeaveError::Rejected(e)));
                     }
+                }
+            },
+            Request::Ping { done } => match ctx.ping() {
+                Ok(()) => self.pings.push_back(done),
+                Err(_) => {
+                    let _ = done.send(Err(PingError::NotConnected));
                 }
             },
             Request::Connect => return Action::Connect,

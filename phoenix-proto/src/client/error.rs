@@ -99,3 +99,21 @@ impl fmt::Display for LeaveError {
 }
 
 impl std::error::Error for LeaveError {}
+
+/// Why [`Socket::ping`](super::Socket::ping) refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PingError {
+    /// No connection is open.
+    NotConnected,
+}
+
+impl fmt::Display for PingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PingError::NotConnected => f.write_str("no connection is open"),
+        }
+    }
+}
+
+impl std::error::Error for PingError {}

@@ -13,6 +13,12 @@ use super::ids::{ChannelId, PushId};
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Event {
+    /// A connection attempt started (an [`Instruction::Connect`](super::Instruction::Connect)
+    /// was issued).
+    Connecting {
+        /// Attempts since the last stable connection, 1 for the first.
+        attempt: u32,
+    },
     /// The connection is open.
     Connected,
     /// The connection is gone, or could not be opened.
@@ -90,6 +96,14 @@ pub enum Event {
     MalformedFrame {
         /// What was wrong with it.
         error: DecodeError,
+    },
+    /// A heartbeat was answered: the round trip it took.
+    Pong {
+        /// From sending the heartbeat to reading its reply.
+        rtt: Duration,
+        /// Whether it was a [`Socket::ping`](super::Socket::ping) rather
+        /// than a periodic heartbeat.
+        requested: bool,
     },
 }
 
@@ -233,6 +247,10 @@ pub enum ChannelCloseReason {
     JoinRefused,
     /// The rejoin schedule ran out of attempts.
     GaveUp,
+    /// The socket itself stopped (shut down, or every handle dropped).
+    /// The core never reports it; the drivers' API layer does, as the last
+    /// event of every channel still open.
+    SocketStopped,
 }
 
 /// The outcome of a push.

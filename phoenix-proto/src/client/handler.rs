@@ -54,7 +54,7 @@ use crate::codec::{DecodeError, Payload};
 
 use super::channel::ChannelState;
 use super::config::Secret;
-use super::error::{JoinError, LeaveError, PushError};
+use super::error::{JoinError, LeaveError, PingError, PushError};
 use super::event::{ChannelCloseReason, ChannelErrorReason, DisconnectReason, Event, PushOutcome};
 use super::ids::{ChannelId, PushId};
 use super::socket::Socket;
@@ -127,12 +127,27 @@ impl<'a> Context<'a> {
         self.socket.channel_state(channel)
     }
 
-    /// See [`Socket::join`].
+    /// Joins `topic`, or returns the channel already joined (or joining,
+    /// or rejoining) on it. So the natural code is right: joining in
+    /// [`Handler::handle_connected`] runs on every connect, and channels
+    /// joined before rejoin by themselves, so later calls just return them.
+    /// [`Socket::join`] is the strict form.
     ///
     /// # Errors
-    /// As [`Socket::join`].
+    /// [`JoinError::InvalidTopic`] or [`JoinError::BinaryPayload`].
     pub fn join(&mut self, topic: &str, payload: Payload<'static>) -> Result<ChannelId, JoinError> {
-        self.socket.join(self.now, topic, payload)
+        match self.socket.join(self.now, topic, payload) {
+            Err(JoinError::AlreadyJoined { channel }) => Ok(channel),
+            other => other,
+        }
+    }
+
+    /// See [`Socket::ping`].
+    ///
+    /// # Errors
+    /// As [`Socket::ping`].
+    pub fn ping(&mut self) -> Result<(), PingError> {
+        self.socket.ping(self.now)
     }
 
     /// See [`Socket::leave`].
@@ -198,6 +213,13 @@ pub trait Handler {
     fn init(&mut self, ctx: &mut Context<'_>) -> Action {
         let _ = ctx;
         Action::Connect
+    }
+
+    /// A connection attempt started; `attempt` counts them since the last
+    /// stable connection (1 for the first).
+    fn handle_connecting(&mut self, ctx: &mut Context<'_>, attempt: u32) -> Action {
+        let _ = (ctx, attempt);
+        Action::Continue
     }
 
     /// The connection opened. Channels joined earlier rejoin by themselves.
@@ -306,6 +328,12 @@ pub trait Handler {
         Action::Continue
     }
 
+    /// A heartbeat or a [`Context::ping`] was answered after `rtt`.
+    fn handle_pong(&mut self, ctx: &mut Context<'_>, rtt: Duration, requested: bool) -> Action {
+        let _ = (ctx, rtt, requested);
+        Action::Continue
+    }
+
     /// A message from the application.
     fn handle_info(&mut self, ctx: &mut Context<'_>, info: Self::Info) -> Action {
         let _ = (ctx, info);
@@ -325,6 +353,7 @@ pub fn dispatch<H: Handler + ?Sized>(
     // Every pattern names all its fields (no `..`), so a field added to an
     // event does not compile until it reaches its callback.
     match event {
+        Event::Connecting { attempt } => handler.handle_connecting(ctx, attempt),
         Event::Connected => handler.handle_connected(ctx),
         Event::Disconnected {
             reason,
@@ -365,6 +394,7 @@ pub fn dispatch<H: Handler + ?Sized>(
             outcome,
         } => handler.handle_reply(ctx, channel, push, outcome),
         Event::MalformedFrame { error } => handler.handle_malformed_frame(ctx, error),
+        Event::Pong { rtt, requested } => handler.handle_pong(ctx, rtt, requested),
     }
 }
 

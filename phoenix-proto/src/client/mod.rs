@@ -18,7 +18,7 @@ mod timers;
 
 pub use channel::ChannelState;
 pub use config::{Backoff, Config, ParamsFn, Secret, TokenFn};
-pub use error::{JoinError, LeaveError, PushError};
+pub use error::{JoinError, LeaveError, PingError, PushError};
 pub use event::{
     BadMessage, ChannelCloseReason, ChannelErrorReason, DisconnectReason, Event, PushFailure,
     PushOutcome,

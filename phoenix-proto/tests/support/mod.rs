@@ -37,6 +37,10 @@ pub struct Sim {
     pub events: Vec<Event>,
     /// (time since start, what) for every connection attempt, never emptied.
     pub connect_log: Vec<(Duration, ConnectRequest)>,
+    /// The attempt number of every `Event::Connecting`, never emptied.
+    pub attempts: Vec<u32>,
+    /// Every `Event::Pong` (round trip, requested), never emptied.
+    pub pongs: Vec<(Duration, bool)>,
 }
 
 impl Sim {
@@ -49,6 +53,8 @@ impl Sim {
             wire: Vec::new(),
             events: Vec::new(),
             connect_log: Vec::new(),
+            attempts: Vec::new(),
+            pongs: Vec::new(),
         }
     }
 
@@ -89,7 +95,14 @@ impl Sim {
             }
         }
         while let Some(e) = self.socket.poll_event() {
-            self.events.push(e);
+            match e {
+                // Every attempt and every answered heartbeat: recorded
+                // apart so the event lists of the tests stay about what
+                // they test (their own tests check them).
+                Event::Connecting { attempt } => self.attempts.push(attempt),
+                Event::Pong { rtt, requested } => self.pongs.push((rtt, requested)),
+                e => self.events.push(e),
+            }
         }
         if let Some(deadline) = self.socket.poll_timeout() {
             assert!(

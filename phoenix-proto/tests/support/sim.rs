@@ -26,7 +26,8 @@
 //! * every connection attempt calls the credential providers once and
 //!   carries what they returned;
 //! * channels: a closed channel id is unknown, at most one live channel per
-//!   topic, `join` on a live topic says `AlreadyJoined`, `push`/`leave`
+//!   topic, `join` on a live topic says `AlreadyJoined` (one that is leaving is
+//!   superseded), `push`/`leave`
 //!   answer as the model says.
 #![allow(
     dead_code,
@@ -586,7 +587,9 @@ impl Harness {
             Event::ChannelClosed { channel, topic, .. } => {
                 self.check_live(channel, &topic);
                 self.live.remove(&channel);
-                self.topics.remove(&*topic);
+                if self.topics.get(&*topic) == Some(&channel) {
+                    self.topics.remove(&*topic);
+                }
                 self.closed.push(channel);
             }
             Event::PushDone {
@@ -614,6 +617,13 @@ impl Harness {
                     }
                     _ => assert!(late || now <= rec.deadline, "outcome after the deadline"),
                 }
+            }
+            Event::Connecting { attempt } => assert!(attempt >= 1, "attempt {attempt}"),
+            Event::Pong { rtt, .. } => {
+                assert!(
+                    self.now - self.start >= rtt,
+                    "a round trip longer than the run"
+                );
             }
             other => panic!("unknown event {other:?}"),
         }
@@ -806,6 +816,8 @@ impl Harness {
                                 self.socket.connection_state(),
                                 ConnectionState::Disconnected { reconnecting: true }
                             ) && self.pushes.values().all(|p| p.done)
+                                // A join's timeout runs while disconnected too.
+                                && self.live.is_empty()
                             {
                                 assert!(d >= self.now + Duration::from_secs(*ra));
                             }
@@ -833,10 +845,13 @@ impl Harness {
                 let topic = TOPICS[*topic];
                 let result = self.socket.join(self.now, topic, Payload::empty());
                 match self.topics.get(topic) {
-                    Some(&live) => {
+                    // A leaving channel is superseded: closed at once (its
+                    // ChannelClosed is checked as it comes) and the topic is
+                    // the new channel's.
+                    Some(&live) if !self.live[&live].leaving => {
                         assert_eq!(result, Err(JoinError::AlreadyJoined { channel: live }));
                     }
-                    None => {
+                    _ => {
                         let id = result.unwrap();
                         assert!(self.seen_channels.insert(id), "channel id {id} reused");
                         self.live.insert(

@@ -33,12 +33,14 @@
 //! let quiet = tokio::time::timeout(Duration::from_millis(100), client.read(&mut buf)).await;
 //! assert!(quiet.is_err());
 //! proxy.resume();
+//! let mut held = [0; 5];
+//! client.read_exact(&mut held).await?;
+//! assert_eq!(&held, b"lost?");
 //!
 //! // Cut every connection: both sides see the end of the stream.
 //! proxy.cut_all();
-//! let mut rest = Vec::new();
-//! client.read_to_end(&mut rest).await?;
-//! assert_eq!(rest, b"lost?");
+//! assert_eq!(client.read(&mut buf).await?, 0);
+//! assert_eq!(server_side.read(&mut buf).await?, 0);
 //!
 //! // New connections are accepted (and counted) but closed at once.
 //! proxy.refuse(Refusal::Close, None);
@@ -367,8 +369,9 @@ impl FaultProxy {
     // ----- faults on the open connections ----------------------------------
 
     /// Closes every open connection, both sides (the client and the server
-    /// each see the end of the stream; data not yet forwarded is lost).
-    /// Returns how many.
+    /// each see the end of the stream; data not yet forwarded is lost, and
+    /// a side whose bytes the proxy has not read, during a stall say, gets
+    /// an RST instead, as the kernel does). Returns how many.
     pub fn cut_all(&self) -> usize {
         self.end_all(Kill::Close)
     }
@@ -447,9 +450,9 @@ impl FaultProxy {
         self.set(Direction::Both, |w| w.stalled = false);
     }
 
-    /// Delays every chunk forwarded in `direction` by `latency`
-    /// (`Duration::ZERO`: none). Chunks keep their order; a delayed chunk
-    /// holds up the ones behind it.
+    /// Delays every chunk forwarded in `direction` by `latency` from when
+    /// it was read (`Duration::ZERO`: none), as a long link would: chunks
+    /// keep their order and travel side by side, so throughput stays.
     pub fn set_latency(&self, direction: Direction, latency: Duration) {
         self.set(direction, |w| w.latency = latency);
     }
@@ -759,19 +762,43 @@ async fn unstalled(shared: &Shared, way: Way, changes: &mut watch::Receiver<u64>
     }
 }
 
+/// Chunks read but not yet written, per way: enough to keep a link with
+/// latency busy, little enough to leave the rest in the kernel's buffers.
+const IN_FLIGHT: usize = 16;
+
 /// Forwards one way of a connection until its reader ends, honouring the
 /// way's settings, its byte budget and the bytes injected into it.
+///
+/// A reader and a writer run side by side with up to [`IN_FLIGHT`] chunks
+/// between them, so latency delays each chunk from when it was read
+/// without holding up the chunks behind it (a long link, not a slow one);
+/// the bandwidth limit paces the writer.
 async fn pump(
     shared: &Shared,
     conn: &Conn,
     way: Way,
-    mut from: impl AsyncRead + Unpin,
-    mut to: impl AsyncWrite + Unpin,
+    from: impl AsyncRead + Unpin,
+    to: impl AsyncWrite + Unpin,
     injected: &mut mpsc::UnboundedReceiver<Vec<u8>>,
+) -> io::Result<()> {
+    let (chunks_tx, chunks_rx) = mpsc::channel(IN_FLIGHT);
+    tokio::try_join!(
+        read_side(shared, way, from, chunks_tx),
+        write_side(shared, conn, way, to, chunks_rx, injected),
+    )?;
+    Ok(())
+}
+
+/// Reads chunks (not while the way is stalled) and queues them with the
+/// time they were read; the queue ends with the stream.
+async fn read_side(
+    shared: &Shared,
+    way: Way,
+    mut from: impl AsyncRead + Unpin,
+    chunks: mpsc::Sender<(Instant, Vec<u8>)>,
 ) -> io::Result<()> {
     let mut changes = shared.settings.subscribe();
     let mut buf = vec![0_u8; 16 * 1024];
-    let mut inject_open = true;
     loop {
         let settings = unstalled(shared, way, &mut changes).await;
         let max = settings
@@ -781,10 +808,40 @@ async fn pump(
             })
             .clamp(1, buf.len());
         let n = tokio::select! {
+            // A setting changed (a stall, say): read it again first.
+            _ = changes.changed() => continue,
+            read = from.read(buf.get_mut(..max).unwrap_or_default()) => read?,
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        let chunk = buf.get(..n).unwrap_or_default().to_vec();
+        if chunks.send((Instant::now(), chunk)).await.is_err() {
+            return Ok(());
+        }
+    }
+}
+
+/// Writes the queued chunks and the injected bytes in order, each chunk
+/// when its latency has passed and the way is not stalled; passes the end
+/// of the stream on (a half-close) once the queue ends.
+async fn write_side(
+    shared: &Shared,
+    conn: &Conn,
+    way: Way,
+    mut to: impl AsyncWrite + Unpin,
+    mut chunks: mpsc::Receiver<(Instant, Vec<u8>)>,
+    injected: &mut mpsc::UnboundedReceiver<Vec<u8>>,
+) -> io::Result<()> {
+    let mut changes = shared.settings.subscribe();
+    let mut inject_open = true;
+    loop {
+        let (read_at, chunk) = tokio::select! {
             biased;
             bytes = injected.recv(), if inject_open => {
                 match bytes {
                     Some(bytes) => {
+                        unstalled(shared, way, &mut changes).await;
                         to.write_all(&bytes).await?;
                         to.flush().await?;
                     }
@@ -792,22 +849,20 @@ async fn pump(
                 }
                 continue;
             }
-            // A setting changed (a stall, say): read it again first.
-            _ = changes.changed() => continue,
-            read = from.read(buf.get_mut(..max).unwrap_or_default()) => read?,
+            chunk = chunks.recv() => match chunk {
+                Some(chunk) => chunk,
+                None => {
+                    let _ = to.shutdown().await;
+                    return Ok(());
+                }
+            },
         };
-        if n == 0 {
-            // Pass the end of the stream on (half-close) and let the other way run.
-            let _ = to.shutdown().await;
-            return Ok(());
-        }
-        // A stall that began while this chunk was read holds it too.
+        // A stall that began after this chunk was read holds it too.
         let settings = unstalled(shared, way, &mut changes).await;
-        if !settings.latency.is_zero() {
-            tokio::time::sleep(settings.latency).await;
-        }
-        let (allowed, cut) = conn.take_budget(way, n);
-        to.write_all(buf.get(..allowed).unwrap_or_default()).await?;
+        tokio::time::sleep_until((read_at + settings.latency).into()).await;
+        let (allowed, cut) = conn.take_budget(way, chunk.len());
+        to.write_all(chunk.get(..allowed).unwrap_or_default())
+            .await?;
         to.flush().await?;
         if cut {
             conn.end(Kill::Close);
@@ -970,6 +1025,24 @@ mod tests {
             start.elapsed()
         );
         proxy.set_latency(Direction::Both, Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn latency_keeps_the_throughput() {
+        let (proxy, upstream) = setup().await;
+        let (mut client, mut server) = pair(&proxy, &upstream).await;
+        proxy.set_latency(Direction::ToClient, Duration::from_millis(100));
+        let start = Instant::now();
+        for i in 0..5_u8 {
+            server.write_all(&[i; 10]).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        let got = read_n(&mut client, 50).await;
+        assert_eq!(got[49], 4);
+        // Each chunk 100 ms late, not each 100 ms after the one before (500 ms).
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(200), "{took:?}");
+        assert!(took < Duration::from_millis(400), "{took:?}");
     }
 
     #[tokio::test]

@@ -31,10 +31,11 @@ use std::time::{Duration, Instant};
 use futures_util::future;
 use phoenix_proto::client::{Backoff, ChannelCloseReason, ChannelErrorReason, DisconnectReason};
 use phoenix_proto::codec::Payload;
+use phoenix_test_server::proxy::{Direction, FaultProxy, Refusal};
 use phoenix_test_server::{ServerConfig, TestServer};
 use serde_json::{Value, json};
 
-use crate::driver::{Driver, Ev, JoinFailure, PushFailure, TestChannel, TestClient};
+use crate::driver::{Driver, Ev, JoinFailure, Options, PushFailure, TestChannel, TestClient};
 use crate::env::{Env, Outcome};
 use crate::harness::Scope;
 use crate::time;
@@ -1097,6 +1098,1142 @@ pub async fn channel_limit<D: Driver>(scope: &Scope<D>) -> Scenario {
     Ok(Outcome::Passed)
 }
 
+// ----- faults through a proxy, and the invariants after them -----------------
+//
+// These scenarios break connections at the TCP level with a
+// [`FaultProxy`] in front of the embedded server (or use the server's own
+// controls), then check the same invariants:
+//
+// - every push ends in exactly one outcome the application sees: a reply,
+//   a timeout, or an error saying why (`PushFailure`); none hangs (every
+//   wait is bounded) and none is handled twice (each broadcast push is seen
+//   at most once);
+// - every joined channel is joined again when the connection returns
+//   (`Errored(ConnectionLost)`, then `Rejoined`, then a push is answered);
+// - reconnects follow the backoff schedule, counted from the server's side
+//   (the proxy's accepted connections, with timestamps).
+
+/// A fault proxy in front of the embedded server, and client options that
+/// connect through it. The proxy stops when dropped, at the scenario's end.
+pub fn through_proxy(env: &Env, server: &TestServer) -> Result<(FaultProxy, Options), String> {
+    let proxy =
+        FaultProxy::start(server.addr()).map_err(|e| format!("the fault proxy starts: {e}"))?;
+    let mut options = env.options();
+    options.endpoint = proxy.socket_url();
+    Ok((proxy, options))
+}
+
+/// How many reconnect attempts `schedule` allows within `window` after a
+/// connection was lost: those whose delays, added up, fit (with the most
+/// jitter can take off). Attempts take time themselves, so a client makes
+/// at most this many.
+pub fn attempts_permitted(schedule: &Backoff, window: Duration) -> usize {
+    let mut spent = Duration::ZERO;
+    let mut attempts = 0_usize;
+    while attempts < 10_000 {
+        let Some(delay) = schedule.delay(attempts as u32 + 1, 1.0) else {
+            break;
+        };
+        spent += delay;
+        if spent > window {
+            break;
+        }
+        attempts += 1;
+    }
+    attempts
+}
+
+/// What became of one push.
+pub type PushResult = Result<(String, Payload<'static>), PushFailure>;
+
+/// Push `i` of a burst tagged `tag`: even ones `echo`, odd ones `broadcast`
+/// (the server broadcasts the body to the channel, so the client sees how
+/// often the server handled it).
+fn burst_push(tag: &str, i: usize) -> (&'static str, Value) {
+    let event = if i % 2 == 0 { "echo" } else { "broadcast" };
+    (event, json!({"burst": tag, "i": i}))
+}
+
+/// Makes `n` pushes (even ones `echo`, odd ones `broadcast`), `spacing` apart, each with
+/// `timeout`, and waits for them all. Fails when one hangs: all must be
+/// over by `spacing * n + timeout` plus [`PROMPT`].
+pub async fn push_burst<C: TestChannel>(
+    channel: &C,
+    tag: &str,
+    n: usize,
+    spacing: Duration,
+    timeout: Duration,
+) -> Result<Vec<PushResult>, String> {
+    let pushes = (0..n).map(|i| async move {
+        time::sleep(spacing * i as u32).await;
+        let (event, body) = burst_push(tag, i);
+        channel.push(event, payload(body), Some(timeout)).await
+    });
+    let bound = spacing * n as u32 + timeout + PROMPT;
+    time::timeout(bound, future::join_all(pushes))
+        .await
+        .map_err(|_| format!("{tag}: a push of the burst did not end within {bound:?}"))
+}
+
+/// How the pushes of a burst ended.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    /// Answered.
+    pub replied: usize,
+    /// Timed out.
+    pub timed_out: usize,
+    /// Failed after they were accepted (`PushFailure::Failed`).
+    pub failed: usize,
+    /// Refused at once, with the reason.
+    pub rejected: usize,
+}
+
+/// Checks that every push of a burst ended in one outcome the application
+/// can act on, and that each reply is its own push's (an `echo` returns
+/// its body, a `broadcast` `{}`).
+pub fn check_burst(tag: &str, results: &[PushResult]) -> Result<Tally, String> {
+    let mut tally = Tally::default();
+    for (i, result) in results.iter().enumerate() {
+        let (event, body) = burst_push(tag, i);
+        match result {
+            Ok((status, response)) => {
+                let expected = if event == "echo" { body } else { json!({}) };
+                let got = response.deserialize::<Value>().ok();
+                check(
+                    status == "ok" && got.as_ref() == Some(&expected),
+                    format!("{tag}: push {i} ({event}) got the reply {status} {got:?}"),
+                )?;
+                tally.replied += 1;
+            }
+            Err(PushFailure::Timeout) => tally.timed_out += 1,
+            Err(PushFailure::Failed(_)) => tally.failed += 1,
+            Err(PushFailure::Rejected(why)) if !why.is_empty() => tally.rejected += 1,
+            Err(other) => {
+                return Err(format!(
+                    "{tag}: push {i} ended without a reason the application can act on: {other:?}"
+                ));
+            }
+        }
+    }
+    Ok(tally)
+}
+
+/// Checks that each `broadcasted` message of the burst `tag` came at most once.
+pub fn check_no_duplicates(tag: &str, events: &[Ev]) -> Result<(), String> {
+    let mut seen = std::collections::BTreeMap::<u64, usize>::new();
+    for ev in events {
+        if let Some(("broadcasted", body)) = ev.json_message() {
+            if body["burst"] == tag {
+                *seen
+                    .entry(body["i"].as_u64().unwrap_or(u64::MAX))
+                    .or_default() += 1;
+            }
+        }
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    check(
+        twice.is_empty(),
+        format!("{tag}: pushes handled more than once (push, times): {twice:?}"),
+    )
+}
+
+/// Waits (at most `limit`) for the channel to error because the
+/// connection was lost and then rejoin; returns every event up to the
+/// rejoin. Messages may come in between; other events fail.
+pub async fn lost_then_rejoined<C: TestChannel>(
+    channel: &mut C,
+    what: &str,
+    limit: Duration,
+) -> Result<Vec<Ev>, String> {
+    let deadline = Instant::now() + limit;
+    let mut events = Vec::new();
+    let mut lost = false;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Some(ev) = channel.next_event(left).await else {
+            let waited = if lost {
+                "Rejoined"
+            } else {
+                "Errored(ConnectionLost)"
+            };
+            return Err(format!(
+                "{what}: no {waited} within {limit:?}; events so far {events:?}"
+            ));
+        };
+        match &ev {
+            Ev::Message { .. } => {}
+            ev if is_connection_lost(ev) => lost = true,
+            Ev::Rejoined if lost => {
+                events.push(ev);
+                return Ok(events);
+            }
+            other => {
+                return Err(format!(
+                    "{what}: unexpected {other:?} (lost: {lost}); events so far {events:?}"
+                ));
+            }
+        }
+        events.push(ev);
+    }
+}
+
+/// Every event that comes until none has for `quiet` (at most [`PROMPT`]).
+pub async fn drain<C: TestChannel>(channel: &mut C, quiet: Duration) -> Vec<Ev> {
+    let deadline = Instant::now() + PROMPT;
+    let mut events = Vec::new();
+    while Instant::now() < deadline {
+        match channel.next_event(quiet).await {
+            Some(ev) => events.push(ev),
+            None => break,
+        }
+    }
+    events
+}
+
+/// Waits for `proxy` to have accepted `n` connections in all.
+async fn attempts_reach(proxy: &FaultProxy, n: usize) -> Result<(), String> {
+    within(
+        &format!("{n} connection attempts (seen {})", proxy.attempt_count()),
+        proxy.wait_for_attempts(n),
+    )
+    .await
+}
+
+/// The milliseconds of each attempt since `from`, for messages.
+fn attempt_offsets(proxy: &FaultProxy, from: Instant) -> Vec<u128> {
+    proxy
+        .attempts()
+        .iter()
+        .map(|a| a.at.saturating_duration_since(from).as_millis())
+        .collect()
+}
+
+/// How long a rejoin after a server restart may take: the client waits out
+/// a floor after close code 1012 ("service restart") before it reconnects.
+const AFTER_RESTART: Duration = Duration::from_secs(10);
+
+/// The server restarts in the middle of a burst of pushes: every push
+/// ends once (reply, timeout or failure), none is handled twice, and both
+/// channels, the busy one and an idle one, rejoin.
+pub async fn restart_during_push_burst<D: Driver>(scope: &Scope<D>) -> Scenario {
+    let env = scope.default_server().await;
+    let server = match env.server("restart") {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    let client = scope.connect(env.options());
+    client.wait_connected(PROMPT).await?;
+    let mut busy = client.channel(&unique("echo:burst"), json!({}));
+    let mut idle = client.channel(&unique("echo:idle"), json!({}));
+    busy.join().await.map_err(|e| format!("join: {e:?}"))?;
+    idle.join().await.map_err(|e| format!("join: {e:?}"))?;
+    let started = Instant::now();
+    let (results, restarted) = future::join(
+        push_burst(
+            &busy,
+            "restart",
+            40,
+            Duration::from_millis(5),
+            Duration::from_secs(1),
+        ),
+        async {
+            time::sleep(Duration::from_millis(60)).await;
+            within("restart", server.restart()).await
+        },
+    )
+    .await;
+    restarted?;
+    let tally = check_burst("restart", &results?)?;
+    eprintln!(
+        "{}: restart during a burst of 40 pushes: {tally:?} after {:?}",
+        D::NAME,
+        started.elapsed()
+    );
+    check(
+        tally.replied > 0 && tally.replied < 40,
+        format!("the restart did not fall inside the burst: {tally:?}"),
+    )?;
+    let events = lost_then_rejoined(&mut busy, "the busy channel", AFTER_RESTART).await?;
+    let later = drain(&mut busy, Duration::from_millis(100)).await;
+    check_no_duplicates("restart", &[events, later].concat())?;
+    lost_then_rejoined(&mut idle, "the idle channel", AFTER_RESTART).await?;
+    push_ok(&busy, "echo", json!({"after": "restart"})).await?;
+    push_ok(&idle, "echo", json!({"after": "restart"})).await?;
+    Ok(Outcome::Passed)
+}
+
+/// The connection is cut while a join waits for its (delayed) reply: the
+/// join ends (an answer after the rejoin, or an error saying why), and the
+/// channel ends up joined once the connection is back.
+pub async fn cut_during_join<D: Driver>(scope: &Scope<D>) -> Scenario {
+    let env = scope.default_server().await;
+    let server = match env.server("set_delay_all and a fault proxy") {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    let (proxy, options) = through_proxy(&env, server)?;
+    let client = scope.connect(options);
+    client.wait_connected(PROMPT).await?;
+    let topic = unique("echo:cutjoin");
+    let mut channel = client.channel(&topic, json!({}));
+    server.set_delay_all(Duration::from_millis(300));
+    let (join, ()) = future::join(within("the join", channel.join()), async {
+        // The join is out; its reply waits 300 ms on the server.
+        time::sleep(Duration::from_millis(100)).await;
+        proxy.cut_all();
+        server.set_delay_all(Duration::ZERO);
+    })
+    .await;
+    match join? {
+        Ok(response) => check(
+            response == json!({"joined": topic}),
+            format!("join response {response}"),
+        )?,
+        Err(JoinFailure::Other(why)) if why.is_empty() => {
+            return Err("the join failed without saying why".into());
+        }
+        Err(failure) => {
+            // Told why; the channel must still end up joined.
+            eprintln!("{}: the cut join ended with {failure:?}", D::NAME);
+            expect_event(&mut channel, "Rejoined", is_rejoined).await?;
+        }
+    }
+    let echoed = push_ok(&channel, "echo", json!({"after": "cut join"})).await?;
+    check(
+        echoed == json!({"after": "cut join"}),
+        format!("echo {echoed}"),
+    )?;
+    check(
+        proxy.attempt_count() >= 2,
+        format!("{} connection attempts", proxy.attempt_count()),
+    )?;
+    let extra = drain(&mut channel, Duration::from_millis(50)).await;
+    check(
+        !extra
+            .iter()
+            .any(|e| matches!(e, Ev::Closed(_) | Ev::JoinRefused)),
+        format!("events after the rejoin: {extra:?}"),
+    )?;
+    Ok(Outcome::Passed)
+}
+
+/// The connection is cut (FIN), reset (RST) or truncated mid-reply while
+/// pushes wait for replies: each of them fails with `ConnectionLost`, the
+/// channel rejoins, and a push made while disconnected is answered after
+/// the rejoin.
+pub async fn cut_during_push<D: Driver>(scope: &Scope<D>) -> Scenario {
+    let env = scope.default_server().await;
+    let server = match env.server("fault proxy") {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    let (proxy, mut options) = through_proxy(&env, server)?;
+    // Slow enough to see the disconnected status.
+    options.reconnect = Backoff::from_millis(&[100]);
+    let client = scope.connect(options);
+    client.wait_connected(PROMPT).await?;
+    let mut channel = client.channel(&unique("echo:cutpush"), json!({}));
+    channel.join().await.map_err(|e| format!("join: {e:?}"))?;
+    type Fault = fn(&FaultProxy) -> usize;
+    let faults: [(&str, Fault, Said); 3] = [
+        ("cut", FaultProxy::cut_all, Said::Ended),
+        ("reset", FaultProxy::reset_all, Said::Reset),
+        // The sleep's reply (due at 300 ms) is cut after 10 bytes.
+        (
+            "truncate",
+            |p| p.truncate(Direction::ToClient, 10),
+            Said::Ended,
+        ),
+    ];
+    let mut wrong_reasons = Vec::new();
+    for (round, (name, fault, said)) in faults.into_iter().enumerate() {
+        let (reason, pushes, _) = future::join3(
+            client.wait_disconnected(PROMPT),
+            within(
+                "the pushes",
+                future::join(
+                    channel.push("sleep", payload(json!({"ms": 300})), None),
+                    async {
+                        time::sleep(Duration::from_millis(20)).await;
+                        channel
+                            .push("echo", payload(json!({"round": round})), None)
+                            .await
+                    },
+                ),
+            ),
+            async {
+                time::sleep(Duration::from_millis(100)).await;
+                fault(&proxy)
+            },
+        )
+        .await;
+        let (slept, echoed) = pushes.map_err(|e| format!("{name}: {e}"))?;
+        // Checked last: the other invariants matter more.
+        if let Err(e) = check_loss_reason(&reason?, said, name) {
+            wrong_reasons.push(e);
+        }
+        for (what, result) in [("sleep", slept), ("echo", echoed)] {
+            check(
+                result
+                    == Err(PushFailure::Failed(
+                        phoenix_proto::client::PushFailure::ConnectionLost,
+                    )),
+                format!("{name}: the {what} push in flight ended with {result:?}"),
+            )?;
+        }
+        next_is(&mut channel, "Errored(ConnectionLost)", is_connection_lost)
+            .await
+            .map_err(|e| format!("{name}: {e}"))?;
+        // Made while disconnected: held, sent after the rejoin, answered.
+        let held = push_ok(&channel, "echo", json!({"held": round}))
+            .await
+            .map_err(|e| format!("{name}: {e}"))?;
+        check(
+            held == json!({"held": round}),
+            format!("{name}: held push {held}"),
+        )?;
+        next_is(&mut channel, "Rejoined", is_rejoined)
+            .await
+            .map_err(|e| format!("{name}: {e}"))?;
+    }
+    check(
+        proxy.attempt_count() == 4,
+        format!(
+            "one reconnect per fault: {} attempts",
+            proxy.attempt_count()
+        ),
+    )?;
+    check(wrong_reasons.is_empty(), wrong_reasons.join("; "))?;
+    Ok(Outcome::Passed)
+}
+
+/// The connection is cut while a leave waits for its (delayed) reply: the
+/// leave ends, the channel closes as left and stays left after the
+/// reconnect, while the other channel of the socket rejoins.
+pub async fn cut_during_leave<D: Driver>(scope: &Scope<D>) -> Scenario {
+    let env = scope.default_server().await;
+    let server = match env.server("set_delay_all and a fault proxy") {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    let (proxy, options) = through_proxy(&env, server)?;
+    let client = scope.connect(options);
+    client.wait_connected(PROMPT).await?;
+    let mut leaving = client.channel(&unique("echo:leaving"), json!({}));
+    let mut staying = client.channel(&unique("echo:staying"), json!({}));
+    leaving.join().await.map_err(|e| format!("join: {e:?}"))?;
+    staying.join().await.map_err(|e| format!("join: {e:?}"))?;
+    server.set_delay_all(Duration::from_millis(300));
+    let (left, ()) = future::join(within("the leave", leaving.leave()), async {
+        time::sleep(Duration::from_millis(100)).await;
+        proxy.cut_all();
+        server.set_delay_all(Duration::ZERO);
+    })
+    .await;
+    left?.map_err(|e| format!("the cut leave failed: {e}"))?;
+    next_is(&mut leaving, "Closed(Left)", |e| {
+        *e == Ev::Closed(ChannelCloseReason::Left)
+    })
+    .await?;
+    lost_then_rejoined(&mut staying, "the other channel", PROMPT).await?;
+    push_ok(&staying, "echo", json!({"staying": true})).await?;
+    let after = channel_after_leave(&leaving).await;
+    check(
+        matches!(after, Err(PushFailure::Rejected(_))),
+        format!("a push on the left channel after the reconnect: {after:?}"),
+    )?;
+    no_event(&mut leaving, Duration::from_millis(100)).await?;
+    Ok(Outcome::Passed)
+}
+
+async fn channel_after_leave<C: TestChannel>(channel: &C) -> PushResult {
+    match time::timeout(PROMPT, channel.push("echo", payload(json!({})), None)).await {
+        Ok(result) => result,
+        Err(_) => Err(PushFailure::Other("the push hung".into())),
+    }
+}
+
+/// The connection goes half-open (the proxy stops forwarding both ways
+/// and closes nothing): the heartbeat notices within two intervals, the
+/// push in flight fails then (not at its own timeout), and the channel
+/// rejoins once the proxy forwards again.
+pub async fn half_open_detected_by_heartbeat<D: Driver>(scope: &Scope<D>) -> Scenario {
+    let env = scope.default_server().await;
+    let server = match env.server("fault proxy") {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    let (proxy, mut options) = through_proxy(&env, server)?;
+    let interval = Duration::from_millis(200);
+    options.heartbeat = Some(interval);
+    let client = scope.connect(options);
+    client.wait_connected(PROMPT).await?;
+    let mut channel = client.channel(&unique("echo:halfopen"), json!({}));
+    channel.join().await.map_err(|e| format!("join: {e:?}"))?;
+    proxy.stall(Direction::Both);
+    let stalled = Instant::now();
+    let limit = interval * 2 + Duration::from_millis(250);
+    let (pushed, lost) = future::join(
+        async {
+            let result = channel
+                .push("echo", payload(json!({})), Some(Duration::from_secs(5)))
+                .await;
+            (result, stalled.elapsed())
+        },
+        async {
+            let reason = client.wait_disconnected(PROMPT).await;
+            (reason, stalled.elapsed())
+        },
+    )
+    .await;
+    eprintln!(
+        "{}: half-open noticed after {:?} ({:?}); the push ended after {:?}",
+        D::NAME,
+        lost.1,
+        lost.0,
+        pushed.1
+    );
+    let reason = lost.0?;
+    check(
+        reason == DisconnectReason::HeartbeatTimeout,
+        format!("disconnect reason {reason:?}"),
+    )?;
+    check(
+        lost.1 <= limit,
+        format!("half-open noticed after {:?}, over {limit:?}", lost.1),
+    )?;
+    check(
+        pushed.0
+            == Err(PushFailure::Failed(
+                phoenix_proto::client::PushFailure::ConnectionLost,
+            ))
+            && pushed.1 <= limit + Duration::from_millis(100),
+        format!(
+            "the push in flight ended with {:?} after {:?}",
+            pushed.0, pushed.1
+        ),
+    )?;
+    proxy.resume();
+    lost_then_rejoined(&mut channel, "after the half-open", PROMPT).await?;
+    push_ok(&channel, "echo", json!({"after": "half-open"})).await?;
+    Ok(Outcome::Passed)
+}
+
+/// A deploy: five clients on one proxy lose their connections at once;
+/// all reconnect and rejoin. The spread of their rejoin times is printed
+/// (run with `--nocapture`), not asserted beyond [`PROMPT`].
+pub async fn deploy_drops_every_client<D: Driver>(scope: &Scope<D>) -> Scenario {
+    let env = scope.default_server().await;
+    let server = match env.server("fault proxy") {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    let (proxy, options) = through_proxy(&env, server)?;
+    let mut clients = Vec::new();
+    for _ in 0..5 {
+        let client = scope.connect(options.clone());
+        client.wait_connected(PROMPT).await?;
+        let channel = client.channel(&unique("echo:deploy"), json!({}));
+        channel.join().await.map_err(|e| format!("join: {e:?}"))?;
+        clients.push((client, channel));
+    }
+    within("five connections", proxy.wait_for_open(5)).await?;
+    let before = proxy.attempt_count();
+    let cut_at = Instant::now();
+    check(proxy.cut_all() == 5, "five connections to cut")?;
+    let rejoins = future::join_all(clients.iter_mut().map(|(_, channel)| async move {
+        lost_then_rejoined(channel, "a deployed client", PROMPT)
+            .await
+            .map(|_| cut_at.elapsed())
+    }))
+    .await;
+    let mut times = rejoins.into_iter().collect::<Result<Vec<_>, _>>()?;
+    times.sort();
+    let attempts = attempt_offsets(&proxy, cut_at);
+    eprintln!(
+        "{}: deploy of 5 clients: rejoined after {:?} (spread {:?}); attempts after the cut \
+         at ms {:?}",
+        D::NAME,
+        times,
+        times.last().copied().unwrap_or_default() - times.first().copied().unwrap_or_default(),
+        &attempts[before..]
+    );
+    check(
+        proxy.attempt_count() - before >= 5,
+        format!("only {} reconnects", proxy.attempt_count() - before),
+    )?;
+    for (_, channel) in &clients {
+        push_ok(channel, "echo", json!({"after": "deploy"})).await?;
+    }
+    Ok(Outcome::Passed)
+}
+
+/// Refused connects are told apart in the disconnect reason: the status
+/// (403, 500, 503, 429) and the `Retry-After` when there is one; a 429
+/// with `Retry-After` is waited out.
+pub async fn refusals_told_apart<D: Driver>(scope: &Scope<D>) -> Scenario {
+    let env = scope.default_server().await;
+    let server = match env.server("refuse_connections_with") {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    let second = Duration::from_secs(1);
+    for (status, retry_after) in [(403, None), (500, None), (503, None), (429, Some(second))] {
+        server.refuse_connections_with(status, None, retry_after);
+        let client = scope.connect(env.options());
+        let reason = client.wait_disconnected(PROMPT).await?;
+        check(
+            reason
+                == DisconnectReason::Refused {
+                    status,
+                    retry_after,
+                },
+            format!("refused with {status}: reported as {reason:?}"),
+        )?;
+        if retry_after.is_none() {
+            client.shutdown().await;
+            continue;
+        }
+        let refused_at = Instant::now();
+        let refusals = server.stats().connections_refused;
+        server.accept_connections();
+        client.wait_connected(PROMPT).await?;
+        let waited = refused_at.elapsed();
+        check(
+            waited >= Duration::from_millis(700),
+            format!("reconnected {waited:?} after a 429 with Retry-After: 1"),
+        )?;
+        check(
+            server.stats().connections_refused == refusals,
+            "another attempt before the Retry-After",
+        )?;
+    }
+    Ok(Outcome::Passed)
+}
+
+/// The window over which connection attempts are counted.
+const ATTEMPT_WINDOW: Duration = Duration::from_secs(2);
+
+/// Attempts allowed over the schedule's count (timer slack).
+const ATTEMPT_MARGIN: usize = 2;
+
+/// A server whose every connection is accepted and closed at once (before
+/// the WebSocket handshake): the client retries on its backoff schedule,
+/// not in a tight loop. Counted at the proxy over two seconds.
+pub async fn backoff_when_accepted_then_closed<D: Driver>(scope: &Scope<D>) -> Scenario {
+    let env = scope.default_server().await;
+    let server = match env.server("fault proxy") {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    let (proxy, options) = through_proxy(&env, server)?;
+    let schedule = options.reconnect.clone();
+    proxy.refuse(Refusal::Close, None);
+    let _client = scope.connect(options);
+    attempts_reach(&proxy, 1).await?;
+    let first = proxy.attempts().first().map(|a| a.at).ok_or("no attempt")?;
+    time::sleep((first + ATTEMPT_WINDOW).saturating_duration_since(Instant::now())).await;
+    let made = proxy.attempts_between(first, first + ATTEMPT_WINDOW);
+    let allowed = 1 + attempts_permitted(&schedule, ATTEMPT_WINDOW) + ATTEMPT_MARGIN;
+    eprintln!(
+        "{}: accept-then-close: {made} attempts in {ATTEMPT_WINDOW:?} (allowed {allowed}), at ms {:?}",
+        D::NAME,
+        attempt_offsets(&proxy, first)
+    );
+    check(
+        made <= allowed,
+        format!(
+            "{made} connection attempts in {ATTEMPT_WINDOW:?}; the schedule {:?} allows {allowed}: \
+             at ms {:?}",
+            schedule.schedule,
+            attempt_offsets(&proxy, first)
+        ),
+    )?;
+    check(
+        made >= 3,
+        format!("only {made} attempts: the client gave up?"),
+    )?;
+    Ok(Outcome::Passed)
+}
+
+/// A flapping server: every connection is accepted, the WebSocket opens
+/// and the channel rejoins, then the connection is cut 50 ms later. The
+/// reconnects must still back off along the schedule (a rejoin or an open
+/// connection that does not last is no reason to start the schedule over),
+/// counted at the proxy over two seconds; once connections last, the
+/// channel is joined again.
+pub async fn backoff_when_connections_flap<D: Driver>(scope: &Scope<D>) -> Scenario {
+    let env = scope.default_server().await;
+    let server = match env.server("fault proxy") {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    let (proxy, options) = through_proxy(&env, server)?;
+    let schedule = options.reconnect.clone();
+    let client = scope.connect(options);
+    client.wait_connected(PROMPT).await?;
+    let mut channel = client.channel(&unique("echo:flap"), json!({}));
+    channel.join().await.map_err(|e| format!("join: {e:?}"))?;
+    proxy.set_lifetime(Some(Duration::from_millis(50)));
+    let cut_at = Instant::now();
+    proxy.cut_all();
+    time::sleep(ATTEMPT_WINDOW).await;
+    let made = proxy.attempts_between(cut_at, cut_at + ATTEMPT_WINDOW);
+    let allowed = attempts_permitted(&schedule, ATTEMPT_WINDOW) + ATTEMPT_MARGIN;
+    let offsets = attempt_offsets(&proxy, cut_at);
+    let events = drain(&mut channel, Duration::ZERO).await;
+    let rejoins = events.iter().filter(|e| is_rejoined(e)).count();
+    eprintln!(
+        "{}: flapping: {made} attempts in {ATTEMPT_WINDOW:?} (allowed {allowed}), {rejoins} \
+         rejoins, at ms {offsets:?}",
+        D::NAME
+    );
+    // Connections last again: the channel ends up joined.
+    proxy.set_lifetime(None);
+    proxy.cut_all();
+    drain(&mut channel, Duration::from_millis(400)).await;
+    push_ok(&channel, "echo", json!({"after": "flapping"})).await?;
+    check(
+        made <= allowed,
+        format!(
+            "{made} connection attempts in {ATTEMPT_WINDOW:?} while every connection lived 50 ms \
+             ({rejoins} rejoins); the schedule {:?} allows {allowed}: at ms {offsets:?}",
+            schedule.schedule
+        ),
+    )?;
+    Ok(Outcome::Passed)
+}
+
+/// Nesting `depth` arrays deep, as JSON text.
+fn nested(depth: usize) -> String {
+    format!("{}{}", "[".repeat(depth), "]".repeat(depth))
+}
+
+/// Garbage the server sends in well-formed WebSocket frames, kind by kind:
+/// text that is not a Phoenix message, and binary frames that are not
+/// Phoenix binary messages. The client drops each (a few, valid JSON in
+/// odd shapes, may be delivered as a message), never panics, keeps the
+/// connection, and the channel goes on working after each.
+pub async fn malformed_frames_of_every_kind<D: Driver>(scope: &Scope<D>) -> Scenario {
+    let env = scope.default_server().await;
+    let server = match env.server("send_raw_text and send_raw_binary") {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    let topic = unique("echo:kinds");
+    let (_client, mut channel) = joined(scope, &env, &topic).await?;
+    let conn = server.connections().first().ok_or("no connection")?.id;
+    let deep = nested(100_000);
+    // (what, text or binary, whether a message may come of it)
+    let texts: Vec<(&str, String, bool)> = vec![
+        (
+            "not JSON",
+            phoenix_test_server::MALFORMED_FRAME.to_owned(),
+            false,
+        ),
+        ("empty", String::new(), false),
+        ("truncated JSON", "[1,2".to_owned(), false),
+        ("an object", r#"{"not": "an array"}"#.to_owned(), false),
+        (
+            "four elements",
+            json!(["1", "1", topic, "e"]).to_string(),
+            false,
+        ),
+        // phoenix.js destructures the first five and ignores the rest.
+        (
+            "six elements",
+            json!([null, null, topic, "e", {}, 6]).to_string(),
+            true,
+        ),
+        ("numbers", "[1,2,3,4,5]".to_owned(), false),
+        (
+            "a null topic",
+            r#"[null,null,null,"e",{}]"#.to_owned(),
+            false,
+        ),
+        (
+            "a numeric event",
+            json!([null, null, topic, 42, {}]).to_string(),
+            false,
+        ),
+        (
+            "a nested topic",
+            format!(r#"[null,null,{deep},"e",{{}}]"#),
+            false,
+        ),
+        (
+            "a deep payload",
+            format!(r#"[null,null,"{topic}","deep",{deep}]"#),
+            true,
+        ),
+        (
+            "a lone surrogate",
+            format!(r#"[null,null,"{topic}","surrogate",{{"s":"\ud800"}}]"#),
+            true,
+        ),
+        (
+            "a reply to no push",
+            json!(["1", "99999", topic, "phx_reply", {"status": "ok", "response": {}}]).to_string(),
+            false,
+        ),
+        (
+            "a reply without a status",
+            json!([null, "1", topic, "phx_reply", {"response": {}}]).to_string(),
+            false,
+        ),
+    ];
+    let binaries: Vec<(&str, Vec<u8>)> = vec![
+        ("empty binary", Vec::new()),
+        ("an unknown kind", vec![9, 1, 2, 3]),
+        ("a cut header", vec![0]),
+        ("push lengths past the end", vec![0, 5, 200, 5, b'x']),
+        ("reply lengths past the end", vec![1, 1, 1, 255, 2, b'1']),
+        ("broadcast lengths past the end", vec![2, 3, 3, b'a']),
+        (
+            "a broadcast topic of invalid UTF-8",
+            vec![2, 2, 1, 0xff, 0xfe, b'e'],
+        ),
+    ];
+    let mut kinds = 0;
+    for (what, text, may_deliver) in &texts {
+        check(server.send_raw_text(conn, text), "send_raw_text")?;
+        after_garbage(&mut channel, what, *may_deliver).await?;
+        kinds += 1;
+    }
+    for (what, bytes) in &binaries {
+        check(server.send_raw_binary(conn, bytes), "send_raw_binary")?;
+        after_garbage(&mut channel, what, false).await?;
+        kinds += 1;
+    }
+    let stats = server.stats();
+    check(
+        stats.connections_opened == 1 && stats.connections_open == 1,
+        format!("the connection did not survive {kinds} kinds of garbage: {stats:?}"),
+    )?;
+    Ok(Outcome::Passed)
+}
+
+/// After one kind of garbage: the channel answers a push, and nothing but
+/// (when allowed) a message came of it.
+async fn after_garbage<C: TestChannel>(
+    channel: &mut C,
+    what: &str,
+    may_deliver: bool,
+) -> Result<(), String> {
+    let echoed = push_ok(channel, "echo", json!({"after": what}))
+        .await
+        .map_err(|e| format!("after {what}: {e}"))?;
+    check(
+        echoed == json!({"after": what}),
+        format!("after {what}: echo {echoed}"),
+    )?;
+    for ev in drain(channel, Duration::from_millis(20)).await {
+        check(
+            may_deliver && matches!(ev, Ev::Message { .. }),
+            format!("after {what}: unexpected {ev:?}"),
+        )?;
+    }
+    Ok(())
+}
+
+/// Messages over the client's `max_message_size` (1 KiB here), a
+/// broadcast and then a push's reply: each time the client reports the
+/// connection lost, fails the push waiting for that reply, reconnects
+/// after its backoff delay (once), and rejoins; nothing oversized is
+/// delivered.
+pub async fn oversized_message_reconnects<D: Driver>(scope: &Scope<D>) -> Scenario {
+    let env = scope.default_server().await;
+    let server = match env.server("broadcast and stats") {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    let mut options = env.options();
+    options.max_message_size = Some(1024);
+    // Slow enough to see the disconnected status, and a delay to check.
+    let delay = Duration::from_millis(100);
+    options.reconnect = Backoff::from_millis(&[100]);
+    let client = scope.connect(options);
+    client.wait_connected(PROMPT).await?;
+    let topic = unique("echo:big");
+    let mut channel = client.channel(&topic, json!({}));
+    channel.join().await.map_err(|e| format!("join: {e:?}"))?;
+    let big = json!({"blob": "x".repeat(4096)});
+
+    let (reason, reached) = future::join(client.wait_disconnected(PROMPT), async {
+        server.broadcast(&topic, "big", big.clone())
+    })
+    .await;
+    let lost_at = Instant::now();
+    check(reached == 1, "the broadcast reached the channel")?;
+    check_loss_reason(&reason?, Said::TooLarge, "a 4 KiB broadcast")?;
+    let events = lost_then_rejoined(&mut channel, "after the big broadcast", PROMPT).await?;
+    check(
+        lost_at.elapsed() >= delay.mul_f64(0.8),
+        format!(
+            "rejoined {:?} after the loss, before the backoff delay",
+            lost_at.elapsed()
+        ),
+    )?;
+    check(
+        !events.iter().any(|e| matches!(e, Ev::Message { .. })),
+        format!("delivered: {events:?}"),
+    )?;
+    check(
+        server.broadcast(&topic, "small", json!({"n": 1})) == 1,
+        "small broadcast",
+    )?;
+    expect_message(&mut channel, "small").await?;
+
+    let (reason, pushed) = future::join(
+        client.wait_disconnected(PROMPT),
+        within("the push", channel.push("echo", payload(big.clone()), None)),
+    )
+    .await;
+    check_loss_reason(&reason?, Said::TooLarge, "a 4 KiB reply")?;
+    let pushed = pushed?;
+    check(
+        pushed
+            == Err(PushFailure::Failed(
+                phoenix_proto::client::PushFailure::ConnectionLost,
+            )),
+        format!("the push whose reply was too big ended with {pushed:?}"),
+    )?;
+    lost_then_rejoined(&mut channel, "after the big reply", PROMPT).await?;
+    push_ok(&channel, "echo", json!({"small": true})).await?;
+    let opened = server.stats().connections_opened;
+    check(opened == 3, format!("{opened} connections for two losses"))?;
+    Ok(Outcome::Passed)
+}
+
+/// What a disconnect reason should say after a fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Said {
+    /// The connection just ended, without a close frame: `Closed` with
+    /// 1006 ("abnormal closure"; `None` from a driver that cannot tell).
+    Ended,
+    /// A reset: a transport error (or, as some platforms report it, an end).
+    Reset,
+    /// `BadMessage` with `TooLarge` (1009).
+    TooLarge,
+    /// `BadMessage` with `InvalidUtf8` (1007).
+    InvalidUtf8,
+    /// `BadMessage` with `Protocol` (1002).
+    Protocol,
+    /// A bad close frame: `BadMessage` with `Protocol` (1002), or the close
+    /// code 1002 the WebSocket library puts in its place.
+    BadClose,
+}
+
+impl Said {
+    fn fits(self, reason: &DisconnectReason) -> bool {
+        use phoenix_proto::client::BadMessage;
+        match (self, reason) {
+            (
+                Said::Ended | Said::Reset,
+                DisconnectReason::Closed {
+                    code: Some(1006) | None,
+                    ..
+                },
+            )
+            | (Said::Reset, DisconnectReason::TransportError { .. })
+            | (
+                Said::BadClose,
+                DisconnectReason::Closed {
+                    code: Some(1002), ..
+                },
+            ) => true,
+            (Said::TooLarge, DisconnectReason::BadMessage { kind, code }) => {
+                *kind == BadMessage::TooLarge && *code == 1009
+            }
+            (Said::InvalidUtf8, DisconnectReason::BadMessage { kind, code }) => {
+                *kind == BadMessage::InvalidUtf8 && *code == 1007
+            }
+            (Said::Protocol | Said::BadClose, DisconnectReason::BadMessage { kind, code }) => {
+                matches!(kind, BadMessage::Protocol(_)) && *code == 1002
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Checks that the disconnect reason after `what` says what it should.
+fn check_loss_reason(reason: &DisconnectReason, said: Said, what: &str) -> Result<(), String> {
+    eprintln!("after {what}: {reason:?}");
+    check(
+        said.fits(reason),
+        format!("after {what} the disconnect reason is {reason:?}, expected {said:?}"),
+    )
+}
+
+/// WebSocket protocol violations from the server side, injected by the
+/// proxy into a quiet connection (the server cannot produce them): text
+/// with invalid UTF-8, reserved opcodes and bits, a masked frame, broken
+/// fragmentation, bad control frames, impossible lengths, a frame cut off
+/// by the end of the stream. After each the client reports the
+/// connection lost, reconnects once and rejoins.
+pub async fn invalid_websocket_frames_reconnect<D: Driver>(scope: &Scope<D>) -> Scenario {
+    let env = scope.default_server().await;
+    let server = match env.server("fault proxy") {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    let (proxy, mut options) = through_proxy(&env, server)?;
+    // Slow enough to see the disconnected status.
+    options.reconnect = Backoff::from_millis(&[100]);
+    let client = scope.connect(options);
+    client.wait_connected(PROMPT).await?;
+    let mut channel = client.channel(&unique("echo:wsbad"), json!({}));
+    channel.join().await.map_err(|e| format!("join: {e:?}"))?;
+    let mut long_ping = vec![0x89, 126, 0, 126];
+    long_ping.extend([0; 126]);
+    let cases: Vec<(&str, Vec<u8>, Said)> = vec![
+        (
+            "text with invalid UTF-8",
+            vec![0x81, 4, 0xff, 0xfe, 0xfd, 0xfc],
+            Said::InvalidUtf8,
+        ),
+        ("a reserved data opcode", vec![0x83, 0], Said::Protocol),
+        ("a reserved control opcode", vec![0x8B, 0], Said::Protocol),
+        (
+            "RSV1 without an extension",
+            vec![0xC1, 2, b'h', b'i'],
+            Said::Protocol,
+        ),
+        (
+            "a masked frame",
+            vec![0x81, 0x82, 1, 2, 3, 4, b'h' ^ 1, b'i' ^ 2],
+            Said::Protocol,
+        ),
+        ("a fragmented ping", vec![0x09, 0], Said::Protocol),
+        (
+            "a continuation without a start",
+            vec![0x80, 2, b'h', b'i'],
+            Said::Protocol,
+        ),
+        (
+            "a text frame inside a fragmented one",
+            vec![0x01, 1, b'[', 0x81, 2, b'[', b']'],
+            Said::Protocol,
+        ),
+        ("a ping of 126 bytes", long_ping, Said::Protocol),
+        (
+            "a close frame of one byte",
+            vec![0x88, 1, 0],
+            Said::BadClose,
+        ),
+        (
+            "a close code that is not allowed (1005)",
+            vec![0x88, 2, 0x03, 0xED],
+            Said::BadClose,
+        ),
+        (
+            "a length with the top bit set",
+            vec![0x81, 127, 0x80, 0, 0, 0, 0, 0, 0, 2],
+            Said::TooLarge,
+        ),
+        (
+            "a 1 GiB frame",
+            vec![0x82, 127, 0, 0, 0, 0, 0x40, 0, 0, 0],
+            Said::TooLarge,
+        ),
+        (
+            "a frame cut by the end of the stream",
+            vec![0x81, 10, b'[', b'1'],
+            Said::Ended,
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (what, bytes, said) in &cases {
+        let (reason, injected) = future::join(client.wait_disconnected(PROMPT), async {
+            let n = proxy.inject(Direction::ToClient, bytes);
+            if what.contains("cut by the end") {
+                // The rest of the frame never comes.
+                time::sleep(Duration::from_millis(20)).await;
+                proxy.truncate(Direction::ToClient, 0);
+            }
+            n
+        })
+        .await;
+        let outcome = match reason {
+            _ if injected != 1 => Err(format!("{what}: {injected} connections to inject into")),
+            Ok(reason) => check_loss_reason(&reason, *said, what),
+            Err(e) => {
+                // Not noticed: cut the connection so the next case starts clean.
+                proxy.cut_all();
+                Err(format!("{what}: {e}"))
+            }
+        };
+        let rejoined = lost_then_rejoined(&mut channel, what, PROMPT)
+            .await
+            .map(|_| ());
+        let answered = match rejoined {
+            Ok(()) => push_ok(&channel, "echo", json!({"after": what}))
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e),
+        };
+        for result in [outcome, answered] {
+            if let Err(e) = result {
+                failures.push(e);
+            }
+        }
+    }
+    let attempts = proxy.attempt_count();
+    check(
+        failures.is_empty(),
+        format!(
+            "{} of {} cases: {}",
+            failures.len(),
+            cases.len(),
+            failures.join("; ")
+        ),
+    )?;
+    check(
+        attempts == 1 + cases.len(),
+        format!("{attempts} connections for {} losses", cases.len()),
+    )?;
+    Ok(Outcome::Passed)
+}
+
+/// A slow link (50 ms each way, 64 kB/s): joins, pushes and an 8 KiB
+/// echo work, and the heartbeat (every 500 ms; a round trip takes 100 ms,
+/// about 350 ms behind the echo) keeps the connection without a false alarm.
+pub async fn slow_link_stays_connected<D: Driver>(scope: &Scope<D>) -> Scenario {
+    let env = scope.default_server().await;
+    let server = match env.server("fault proxy") {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    let (proxy, mut options) = through_proxy(&env, server)?;
+    options.heartbeat = Some(Duration::from_millis(500));
+    proxy.set_latency(Direction::Both, Duration::from_millis(50));
+    proxy.set_bandwidth(Direction::Both, Some(64_000));
+    let client = scope.connect(options);
+    client.wait_connected(PROMPT).await?;
+    let channel = client.channel(&unique("echo:slow"), json!({}));
+    channel.join().await.map_err(|e| format!("join: {e:?}"))?;
+    let body = json!({"blob": "y".repeat(8192)});
+    let echoed = push_ok(&channel, "echo", body.clone()).await?;
+    check(echoed == body, "the 8 KiB echo")?;
+    let results = push_burst(
+        &channel,
+        "slow",
+        6,
+        Duration::from_millis(10),
+        Duration::from_secs(3),
+    )
+    .await?;
+    let tally = check_burst("slow", &results)?;
+    check(tally.replied == 6, format!("on a slow link: {tally:?}"))?;
+    time::sleep(Duration::from_millis(800)).await;
+    client.wait_connected(Duration::ZERO).await?;
+    check(
+        proxy.attempt_count() == 1,
+        format!("{} connections on a slow link", proxy.attempt_count()),
+    )?;
+    Ok(Outcome::Passed)
+}
+
 // ----- the list --------------------------------------------------------------
 
 /// The one list of scenarios; a driver's test file calls it once:
@@ -1162,6 +2299,21 @@ macro_rules! all_scenarios {
             idle_timeout_reconnects => "needs the embedded test server with a 300 ms idle timeout",
             heartbeats_keep_alive => "needs the embedded test server with a 300 ms idle timeout",
             channel_limit => "needs the embedded test server with max_channels 2",
+            restart_during_push_burst => "needs the embedded test server's restart",
+            cut_during_join => "needs the embedded test server's set_delay_all and a fault proxy",
+            cut_during_push => "needs the embedded test server's fault proxy",
+            cut_during_leave
+                => "needs the embedded test server's set_delay_all and a fault proxy",
+            half_open_detected_by_heartbeat => "needs the embedded test server's fault proxy",
+            deploy_drops_every_client => "needs the embedded test server's fault proxy",
+            refusals_told_apart => "needs the embedded test server's refuse_connections_with",
+            backoff_when_accepted_then_closed => "needs the embedded test server's fault proxy",
+            backoff_when_connections_flap => "needs the embedded test server's fault proxy",
+            malformed_frames_of_every_kind
+                => "needs the embedded test server's send_raw_text and send_raw_binary",
+            oversized_message_reconnects => "needs the embedded test server's broadcast and stats",
+            invalid_websocket_frames_reconnect => "needs the embedded test server's fault proxy",
+            slow_link_stays_connected => "needs the embedded test server's fault proxy",
         }
     };
     ($module:ident, $driver:ty $(,)?) => {

@@ -3,11 +3,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::codec::{PHOENIX_TOPIC, PHX_CLOSE, PHX_ERROR, PHX_JOIN, PHX_LEAVE, PHX_REPLY, Payload};
+use crate::codec::{
+    HEARTBEAT, PHOENIX_TOPIC, PHX_CLOSE, PHX_ERROR, PHX_JOIN, PHX_LEAVE, PHX_REPLY, Payload,
+};
 
 use crate::client::channel::{Channel, ChannelState};
 use crate::client::config::Secret;
-use crate::client::error::{JoinError, LeaveError, PushError};
+use crate::client::error::{JoinError, LeaveError, PingError, PushError};
 use crate::client::event::{ChannelCloseReason, DisconnectReason, Event, PushFailure, PushOutcome};
 use crate::client::ids::{ChannelId, PushId};
 use crate::client::instruction::Instruction;
@@ -113,11 +115,19 @@ impl Socket {
 
     /// Joins `topic` with the default timeout. The join is sent now if the
     /// connection is open, else as soon as it opens. Its outcome arrives as
-    /// [`Event::Joined`](crate::client::Event::Joined) or [`Event::JoinRefused`](crate::client::Event::JoinRefused).
+    /// [`Event::Joined`](crate::client::Event::Joined) or [`Event::JoinRefused`](crate::client::Event::JoinRefused);
+    /// when neither comes within the timeout (counted from this call, even
+    /// while no connection is open), as [`Event::ChannelErrored`](crate::client::Event::ChannelErrored)
+    /// with [`ChannelErrorReason::JoinTimeout`](crate::client::ChannelErrorReason::JoinTimeout),
+    /// and the channel keeps trying on the rejoin schedule.
+    ///
+    /// A channel of the same topic that is leaving is closed at once
+    /// ([`Event::ChannelClosed`](crate::client::Event::ChannelClosed) with
+    /// `Left`) and the new one takes its topic.
     ///
     /// # Errors
     /// [`JoinError::AlreadyJoined`] when the topic has a live channel on this
-    /// socket; [`JoinError::InvalidTopic`] for an empty or reserved topic;
+    /// socket that is not leaving; [`JoinError::InvalidTopic`] for an empty or reserved topic;
     /// [`JoinError::BinaryPayload`] for a binary join payload.
     pub fn join(
         &mut self,
@@ -147,18 +157,55 @@ impl Socket {
             return Err(JoinError::BinaryPayload);
         }
         if let Some(&channel) = self.topics.get(topic) {
-            return Err(JoinError::AlreadyJoined { channel });
+            if self.channel_state(channel) != Some(ChannelState::Leaving) {
+                return Err(JoinError::AlreadyJoined { channel });
+            }
+            // The old channel is leaving: the new join supersedes it, as
+            // phoenix.js does. Its leave is already on the wire before this
+            // join, and its late replies are ignored (its refs are gone).
+            self.close_channel(
+                channel,
+                ChannelCloseReason::Left,
+                PushFailure::ChannelClosed,
+            );
         }
         self.next_channel += 1;
         let id = ChannelId(self.next_channel);
         let topic: Arc<str> = Arc::from(topic);
         self.topics.insert(topic.clone(), id);
-        self.channels
-            .insert(id, Channel::new(topic, payload, timeout));
+        let mut channel = Channel::new(topic, payload, timeout);
+        if !self.is_connected() {
+            // The join's timeout counts from this call, connected or not,
+            // so whoever waits on it always hears back; the channel then
+            // keeps trying in the background, as phoenix.js does.
+            self.timers.set(
+                &mut channel.reply_deadline,
+                Timer::ChannelReply(id),
+                after(now, timeout),
+            );
+        }
+        self.channels.insert(id, channel);
         if self.is_connected() {
             self.send_join(now, id);
         }
         Ok(id)
+    }
+
+    /// Sends a heartbeat now and reports its round trip as
+    /// [`Event::Pong`](crate::client::Event::Pong) with `requested: true`
+    /// when the reply comes (phoenix.js's `socket.ping`). A lost connection
+    /// ends every ping in flight without a `Pong`.
+    ///
+    /// # Errors
+    /// [`PingError::NotConnected`] when no connection is open.
+    pub fn ping(&mut self, now: Instant) -> Result<(), PingError> {
+        if !self.is_connected() {
+            return Err(PingError::NotConnected);
+        }
+        let msg_ref = self.take_ref(RefTarget::Ping(now));
+        // `{}` always encodes.
+        let _ = self.send(None, msg_ref, PHOENIX_TOPIC, HEARTBEAT, &Payload::empty());
+        Ok(())
     }
 
     /// Leaves a channel. When the connection is open and the server knows

@@ -52,6 +52,9 @@ impl Socket {
         self.state = ConnectionState::Connecting;
         self.refresh_credentials();
         let request = self.connect_request();
+        self.events.push_back(Event::Connecting {
+            attempt: request.attempt,
+        });
         self.instructions.push_back(Instruction::Connect(request));
     }
 
@@ -239,6 +242,7 @@ impl Socket {
             .cancel(&mut self.heartbeat_deadline, Timer::Heartbeat);
         self.timers.cancel(&mut self.stable_deadline, Timer::Stable);
         self.heartbeat_pending = None;
+        self.heartbeat_sent_at = None;
         self.refs.clear();
         // reconnect_with connects again at once: not a failed attempt, no timer.
         let reconfigured = reason == DisconnectReason::Reconfigured;
@@ -324,6 +328,7 @@ impl Socket {
         }
         let msg_ref = self.take_ref(RefTarget::Heartbeat);
         self.heartbeat_pending = Some(msg_ref);
+        self.heartbeat_sent_at = Some(now);
         // `{}` always encodes.
         let _ = self.send(None, msg_ref, PHOENIX_TOPIC, HEARTBEAT, &Payload::empty());
         if let Some(interval) = self.config.heartbeat_interval {
@@ -350,7 +355,8 @@ impl Socket {
                 let join_ref = ch.join_ref;
                 let topic = ch.topic.clone();
                 self.error_channel(now, id, ChannelErrorReason::JoinTimeout);
-                if self.is_connected() {
+                // A join never sent (no connection yet) needs no leave.
+                if self.is_connected() && join_ref.is_some() {
                     let msg_ref = self.take_ref(RefTarget::Ignore);
                     let _ = self.send(join_ref, msg_ref, &topic, PHX_LEAVE, &Payload::empty());
                 }

@@ -101,6 +101,8 @@ fn after(now: Instant, delay: Duration) -> Instant {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RefTarget {
     Heartbeat,
+    /// An explicit ping, sent at this instant.
+    Ping(Instant),
     Join(ChannelId),
     Leave(ChannelId),
     Push(PushId),
@@ -139,6 +141,7 @@ struct SentWith {
 ///   [`channel_topic`](Self::channel_topic),
 ///   [`channel_for_topic`](Self::channel_for_topic),
 ///   [`pending_pushes`](Self::pending_pushes),
+///   [`last_rtt`](Self::last_rtt),
 ///   [`connect_request`](Self::connect_request).
 /// * **Commands** from the application: [`connect`](Self::connect),
 ///   [`disconnect`](Self::disconnect),
@@ -146,7 +149,8 @@ struct SentWith {
 ///   [`set_params`](Self::set_params),
 ///   [`set_auth_token`](Self::set_auth_token), [`join`](Self::join),
 ///   [`join_with_timeout`](Self::join_with_timeout), [`leave`](Self::leave),
-///   [`push`](Self::push), [`push_with_timeout`](Self::push_with_timeout).
+///   [`push`](Self::push), [`push_with_timeout`](Self::push_with_timeout),
+///   [`ping`](Self::ping).
 /// * **Inputs** from the driver: [`handle_connected`](Self::handle_connected),
 ///   [`handle_connect_failed`](Self::handle_connect_failed),
 ///   [`handle_message`](Self::handle_message),
@@ -215,6 +219,10 @@ pub struct Socket {
     heartbeat_deadline: Option<Instant>,
     reconnect_deadline: Option<Instant>,
     stable_deadline: Option<Instant>,
+    /// When the heartbeat in flight was sent.
+    heartbeat_sent_at: Option<Instant>,
+    /// The round trip of the last answered heartbeat or ping.
+    last_rtt: Option<Duration>,
     reconnect_attempts: u32,
     timers: Timers,
     instructions: VecDeque<Instruction>,
@@ -242,6 +250,8 @@ impl Socket {
             heartbeat_deadline: None,
             reconnect_deadline: None,
             stable_deadline: None,
+            heartbeat_sent_at: None,
+            last_rtt: None,
             reconnect_attempts: 0,
             timers: Timers::default(),
             instructions: VecDeque::new(),
@@ -280,6 +290,11 @@ impl Socket {
     /// The live channel on `topic`, if any.
     pub fn channel_for_topic(&self, topic: &str) -> Option<ChannelId> {
         self.topics.get(topic).copied()
+    }
+
+    /// The round trip of the last answered heartbeat or ping.
+    pub fn last_rtt(&self) -> Option<Duration> {
+        self.last_rtt
     }
 
     /// How many pushes await an outcome.

@@ -1,7 +1,7 @@
 //! Incoming frames: replies routed by ref, messages by topic, and the
 //! join_ref check that keeps stale frames away from the application.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::codec::{Message, PHOENIX_TOPIC, PHX_CLOSE, PHX_ERROR, Reply};
 
@@ -28,6 +28,15 @@ impl Socket {
                 if reply.topic == PHOENIX_TOPIC && self.heartbeat_pending == Some(msg_ref) {
                     self.refs.remove(&msg_ref);
                     self.heartbeat_pending = None;
+                    if let Some(sent) = self.heartbeat_sent_at.take() {
+                        self.pong(now.saturating_duration_since(sent), false);
+                    }
+                }
+            }
+            RefTarget::Ping(sent) => {
+                if reply.topic == PHOENIX_TOPIC {
+                    self.refs.remove(&msg_ref);
+                    self.pong(now.saturating_duration_since(sent), true);
                 }
             }
             RefTarget::Ignore => {
@@ -70,6 +79,11 @@ impl Socket {
                 }
             }
         }
+    }
+
+    fn pong(&mut self, rtt: Duration, requested: bool) {
+        self.last_rtt = Some(rtt);
+        self.events.push_back(Event::Pong { rtt, requested });
     }
 
     pub(super) fn on_join_reply(

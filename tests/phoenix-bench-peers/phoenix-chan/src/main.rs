@@ -56,7 +56,9 @@ async fn wait_reply(client: &Client, msg_ref: usize) -> Result<(), Error> {
 }
 
 async fn open(url: &str, topic: &str) -> Result<Client, Error> {
-    let client = Client::builder(websocket_url(url).parse()?)?.connect().await?;
+    let client = Client::builder(websocket_url(url).parse()?)?
+        .connect()
+        .await?;
     let join = client.join(topic).await?;
     wait_reply(&client, join).await?;
     Ok(client)

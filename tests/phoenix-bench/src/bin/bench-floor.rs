@@ -1,11 +1,12 @@
 //! `bench-floor`: the transport floor of phoenix-bench. What any Phoenix
 //! client on tokio pays at least: tokio-tungstenite on a current-thread
-//! runtime, frames encoded before the clock starts, replies found by
-//! scanning the frame text for the ref, no JSON parsing, no channel state,
-//! no timers. Pipelined pushes are written in batches (every reply that has
-//! already arrived is read before the window is refilled and flushed once).
-//! The WebSocket read buffer is 4 KiB, so idle sockets cost what the
-//! transport needs rather than tungstenite's 128 KiB default.
+//! runtime, frames encoded before the clock starts (once, for the refs of
+//! one window, then sent again and again), replies found by scanning the
+//! frame text for the ref, no JSON parsing, no channel state, no timers.
+//! Pipelined pushes are written in batches (every reply that has already
+//! arrived is read before the window is refilled and flushed once). The
+//! WebSocket read buffer is 4 KiB, so idle sockets cost what the transport
+//! needs rather than tungstenite's 128 KiB default.
 //!
 //! See `phoenix_bench_probe` for the command line and the report.
 
@@ -26,6 +27,8 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const READ_BUFFER: usize = 4096;
 const JOIN_REF: &str = "1";
+/// Frames encoded for the sequential workload (one in flight at a time).
+const RING: u64 = 1000;
 
 fn main() {
     phoenix_bench_probe::main("bench-floor", |args| {
@@ -34,6 +37,14 @@ fn main() {
             .build()?;
         runtime.block_on(run(&args))
     })
+}
+
+/// `n` echo pushes with refs 2, 3, ..., encoded once and then sent again
+/// and again (cloning a message only counts a reference).
+fn frames(n: u64) -> Vec<(String, Message)> {
+    (2..2 + n)
+        .map(|r| (r.to_string(), push_frame(r, ECHO_EVENT, BODY_JSON)))
+        .collect()
 }
 
 /// The push with ref `msg_ref`, as text.
@@ -97,20 +108,20 @@ async fn run(args: &Args) -> Result<Report, Error> {
     match *workload {
         Workload::Seq { count, warmup } => {
             let mut ws = open(&args.url, TOPIC).await?;
-            let frames: Vec<(String, Message)> = (2..2 + warmup + count)
-                .map(|r| (r.to_string(), push_frame(r, ECHO_EVENT, BODY_JSON)))
-                .collect();
-            let (warm, measured) = frames.split_at(usize::try_from(warmup)?);
-            for (msg_ref, frame) in warm.iter().cloned() {
-                ws.send(frame).await?;
-                wait_reply(&mut ws, &msg_ref).await?;
+            let ring = frames(RING);
+            let mut ring = ring.iter().cycle();
+            for _ in 0..warmup {
+                let (msg_ref, frame) = ring.next().ok_or("no frames")?;
+                ws.send(frame.clone()).await?;
+                wait_reply(&mut ws, msg_ref).await?;
             }
-            let mut latencies = Vec::with_capacity(measured.len());
+            let mut latencies = Vec::with_capacity(usize::try_from(count)?);
             let meter = Meter::start()?;
-            for (msg_ref, frame) in measured.iter().cloned() {
+            for _ in 0..count {
+                let (msg_ref, frame) = ring.next().ok_or("no frames")?;
                 let sent = Instant::now();
-                ws.send(frame).await?;
-                wait_reply(&mut ws, &msg_ref).await?;
+                ws.send(frame.clone()).await?;
+                wait_reply(&mut ws, msg_ref).await?;
                 latencies.push(sent.elapsed());
             }
             let mut report = Report::new(workload, count, meter.stop()?);
@@ -119,17 +130,17 @@ async fn run(args: &Args) -> Result<Report, Error> {
         }
         Workload::Pipe { count, inflight } => {
             let mut ws = open(&args.url, TOPIC).await?;
-            let frames: Vec<Message> = (2..2 + count)
-                .map(|r| push_frame(r, ECHO_EVENT, BODY_JSON))
-                .collect();
-            let mut frames = frames.into_iter();
+            // Refs are unique within the window, which is all that
+            // counting replies needs.
+            let ring = frames(inflight.max(1));
+            let mut frames = ring.iter().map(|(_, frame)| frame).cycle();
             let meter = Meter::start()?;
             let (mut sent, mut answered) = (0u64, 0u64);
             while answered < count {
                 let mut fed = false;
                 while sent < count && sent - answered < inflight {
                     let Some(frame) = frames.next() else { break };
-                    ws.feed(frame).await?;
+                    ws.feed(frame.clone()).await?;
                     sent += 1;
                     fed = true;
                 }

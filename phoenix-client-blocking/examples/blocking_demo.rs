@@ -4,8 +4,8 @@
 //! thread, and every call below blocks the main thread until its answer.
 //!
 //! ```text
-//! cargo run -p phoenix-client-blocking --example demo                 # embedded test server
-//! cargo run -p phoenix-client-blocking --example demo -- --url ws://localhost:4000/socket
+//! cargo run -p phoenix-client-blocking --example blocking_demo                 # embedded test server
+//! cargo run -p phoenix-client-blocking --example blocking_demo -- --url ws://localhost:4000/socket
 //! ```
 #![allow(clippy::print_stdout)]
 

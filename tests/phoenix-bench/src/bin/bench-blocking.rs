@@ -1,0 +1,191 @@
+//! `bench-blocking`: phoenix-bench's client process for
+//! `phoenix-client-blocking`: one thread per socket, no async runtime.
+//!
+//! - `--mode api` (the default): the blocking API (`Client`, `Channel`)
+//!   called from plain threads. A blocking push holds its thread until the
+//!   reply, so the pipelined workload keeps its pushes in flight with as
+//!   many threads (1,000), each pushing its share one after the other;
+//!   server pushes are read from `ChannelEvents` on the main thread.
+//! - `--mode callback`: the callback model, the same `BenchHandler` as the
+//!   other drivers, run by `Builder::spawn_handler` on the socket's thread;
+//!   the main thread only starts each job and waits for it.
+//!
+//! See `phoenix_bench_probe` for the command line and the report.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+use phoenix_bench::ours;
+use phoenix_bench_probe::{
+    Args, BODY, ECHO_EVENT, Error, ITEM_EVENT, Latency, MANY_EVENT, Meter, Report, TOPIC, Workload,
+    idle_topic, rss_kib,
+};
+use phoenix_client_blocking::{
+    Blocking, Builder, Channel, ChannelEvent, ChannelEvents, Client, Payload,
+};
+
+fn main() {
+    phoenix_bench_probe::main("bench-blocking", |args| match args.mode.as_deref() {
+        None | Some("api") => api(&args),
+        Some("callback") => block_on(ours::callback::<Blocking>(&args, sleep)),
+        Some(other) => Err(format!("unknown mode {other} (api or callback)").into()),
+    })
+}
+
+/// The callback model's settling wait: the sockets have threads of their
+/// own, so blocking this one is fine.
+fn sleep(duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(async move { thread::sleep(duration) })
+}
+
+struct Unpark(Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Runs `future` on this thread, parked while it waits (as the blocking
+/// API's own calls do).
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        thread::park();
+    }
+}
+
+fn no_params() -> serde_json::Map<String, serde_json::Value> {
+    serde_json::Map::new()
+}
+
+fn joined(url: &str, topic: &str) -> Result<(Client, Channel, ChannelEvents), Error> {
+    let client = Client::from(Builder::new(url).connect());
+    let channel = client.channel(topic, &no_params());
+    let events = channel
+        .events()
+        .ok_or("the events stream was already taken")?;
+    channel.join()?;
+    Ok((client, channel, events))
+}
+
+fn echo(channel: &Channel) -> Result<(), Error> {
+    let _reply: serde_json::Value = channel.push(ECHO_EVENT, &BODY)?;
+    Ok(())
+}
+
+fn api(args: &Args) -> Result<Report, Error> {
+    let workload = &args.workload;
+    match *workload {
+        Workload::Seq { count, warmup } => {
+            let (_client, channel, _events) = joined(&args.url, TOPIC)?;
+            for _ in 0..warmup {
+                echo(&channel)?;
+            }
+            let mut latencies = Vec::with_capacity(usize::try_from(count)?);
+            let meter = Meter::start()?;
+            for _ in 0..count {
+                let sent = Instant::now();
+                echo(&channel)?;
+                latencies.push(sent.elapsed());
+            }
+            let mut report = Report::new(workload, count, meter.stop()?);
+            report.latency_us = Latency::of(&mut latencies);
+            Ok(report)
+        }
+        Workload::Pipe { count, inflight } => {
+            let (_client, channel, _events) = joined(&args.url, TOPIC)?;
+            let threads = inflight.min(count).max(1);
+            // Every thread is started (and waits at the gate) before the
+            // clock starts.
+            let gate = RwLock::new(());
+            let (meter, outcomes) = thread::scope(|scope| {
+                let closed = gate.write();
+                let workers: Vec<_> = (0..threads)
+                    .map(|i| {
+                        // Thread i pushes every `threads`-th message.
+                        let share = count / threads + u64::from(i < count % threads);
+                        let (channel, gate) = (channel.clone(), &gate);
+                        thread::Builder::new().stack_size(64 * 1024).spawn_scoped(
+                            scope,
+                            move || -> Result<(), String> {
+                                drop(gate.read());
+                                for _ in 0..share {
+                                    echo(&channel).map_err(|e| e.to_string())?;
+                                }
+                                Ok(())
+                            },
+                        )
+                    })
+                    .collect();
+                let meter = Meter::start();
+                drop(closed);
+                let outcomes = workers
+                    .into_iter()
+                    .map(|worker| match worker {
+                        Ok(worker) => worker
+                            .join()
+                            .unwrap_or_else(|_| Err("a pushing thread panicked".into())),
+                        Err(error) => Err(format!("spawning a thread: {error}")),
+                    })
+                    .collect::<Vec<_>>();
+                (meter, outcomes)
+            });
+            let meter = meter?;
+            for outcome in outcomes {
+                outcome?;
+            }
+            Ok(Report::new(workload, count, meter.stop()?))
+        }
+        Workload::Recv { count } => {
+            let (_client, channel, mut events) = joined(&args.url, TOPIC)?;
+            let many = Payload::json(&serde_json::json!({ "n": count }))?;
+            let meter = Meter::start()?;
+            channel.cast(MANY_EVENT, many)?;
+            let mut received = 0;
+            while received < count {
+                match events.recv() {
+                    Some(ChannelEvent::Message { event, .. }) if event == ITEM_EVENT => {
+                        received += 1;
+                    }
+                    Some(ChannelEvent::Message { .. }) => {}
+                    Some(other) => return Err(format!("unexpected channel event {other:?}").into()),
+                    None => return Err("the channel closed".into()),
+                }
+            }
+            Ok(Report::new(workload, count, meter.stop()?))
+        }
+        Workload::Idle { sockets, settle } => {
+            let rss_before = rss_kib()?;
+            let meter = Meter::start()?;
+            let mut clients = Vec::with_capacity(usize::try_from(sockets)?);
+            for index in 0..clients.capacity() {
+                let client = Client::from(Builder::new(args.url.as_str()).connect());
+                let channel = client.channel(idle_topic(index), &no_params());
+                let events = channel.events();
+                clients.push((client, channel, events));
+            }
+            // Joined from the main thread one after the other: each join
+            // only waits for its answer, and every socket connects on its
+            // own thread meanwhile.
+            for (_, channel, _) in &clients {
+                channel.join()?;
+            }
+            let mut report = Report::new(workload, sockets, meter.stop()?);
+            thread::sleep(settle);
+            report.rss_before_kib = Some(rss_before);
+            report.rss_after_kib = Some(rss_kib()?);
+            std::mem::forget(clients);
+            Ok(report)
+        }
+    }
+}
