@@ -2,11 +2,13 @@
 //! wrappers that wait for the shared async handles on the calling thread.
 //! The socket itself runs on its own thread (see [`Blocking`]).
 
+use std::future::Future;
 use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
 use phoenix_proto::api::{
-    self, ChannelEvent, JoinError, LeaveError, PushError, Reply, SocketGone, Status, StatusWatch,
+    self, ChannelEvent, JoinError, LeaveError, PingError, PresenceEvent, PresenceHandle, PushError,
+    Reply, SocketEvent, SocketGone, Status, StatusWatch,
 };
 use phoenix_proto::codec::{EncodeError, Payload};
 use serde::Serialize;
@@ -134,6 +136,26 @@ impl Client {
     pub fn shutdown(&self) {
         block_on(self.0.shutdown());
     }
+
+    /// Every event of the socket's life from now on (attempts, connected,
+    /// disconnected with the reason, malformed frames, heartbeat round
+    /// trips, the stop); loses no transition. Unbounded: read it or drop it.
+    pub fn socket_events(&self) -> SocketEvents {
+        Events(self.0.socket_events())
+    }
+
+    /// Sends a heartbeat now and blocks until its round trip is known.
+    ///
+    /// # Errors
+    /// [`PingError`]: not connected, connection lost, socket gone.
+    pub fn ping(&self) -> Result<Duration, PingError> {
+        block_on(self.0.ping())
+    }
+
+    /// The round trip of the last answered heartbeat or ping.
+    pub fn last_rtt(&self) -> Option<Duration> {
+        self.0.last_rtt()
+    }
 }
 
 /// One topic on a [`Client`]. Cheap to clone; `Send + Sync`. The channel is
@@ -156,7 +178,7 @@ impl Channel {
     /// message; while nobody has (or after they are dropped) the channel's
     /// events are not queued.
     pub fn events(&self) -> Option<ChannelEvents> {
-        self.0.events().map(ChannelEvents)
+        self.0.events().map(Events)
     }
 
     /// Joins and returns the server's response. Blocks until the server
@@ -243,55 +265,104 @@ impl Channel {
     pub fn leave(&self) -> Result<(), LeaveError> {
         block_on(self.0.leave())
     }
+
+    /// This channel's presence list, kept in sync by the socket (ask before
+    /// [`join`](Self::join)); its changes: `PresenceEvents::from(presence.events())`.
+    pub fn presence(&self) -> PresenceHandle {
+        self.0.presence()
+    }
 }
 
-/// A channel's events, in order; ends after [`ChannelEvent::Closed`]. Also
-/// an [`Iterator`] whose `next` is [`recv`](Self::recv). `Send`.
-///
-/// The socket stops reading from the network while this queue is full
-/// (see `Builder::channel_capacity`): read it promptly.
-#[derive(Debug)]
-pub struct ChannelEvents(api::ChannelEvents);
+/// One of the shared API's event streams, read on a thread by [`Events`].
+pub trait EventStream {
+    /// What it yields.
+    type Item;
+    /// The next item, or `None` once the stream has ended.
+    fn recv(&mut self) -> impl Future<Output = Option<Self::Item>>;
+    /// The next item if one is queued now.
+    ///
+    /// # Errors
+    /// Nothing queued yet, or the stream has ended.
+    fn try_recv(&mut self) -> Result<Self::Item, TryRecvError>;
+}
 
-impl ChannelEvents {
-    /// Blocks until the next event; `None` once the channel is closed.
-    pub fn recv(&mut self) -> Option<ChannelEvent> {
+macro_rules! event_stream {
+    ($($stream:ty => $item:ty),* $(,)?) => {$(
+        impl EventStream for $stream {
+            type Item = $item;
+            fn recv(&mut self) -> impl Future<Output = Option<$item>> {
+                <$stream>::recv(self)
+            }
+            fn try_recv(&mut self) -> Result<$item, TryRecvError> {
+                <$stream>::try_recv(self)
+            }
+        }
+    )*};
+}
+
+event_stream! {
+    api::ChannelEvents => ChannelEvent,
+    api::SocketEvents => SocketEvent,
+    api::PresenceEvents => PresenceEvent,
+}
+
+/// A stream of the shared API read on the calling thread: [`recv`](Self::recv)
+/// blocks, [`recv_timeout`](Self::recv_timeout) blocks at most so long,
+/// [`try_recv`](Self::try_recv) never; and an [`Iterator`] whose `next` is
+/// `recv`. `Send`.
+#[derive(Debug)]
+pub struct Events<S>(S);
+
+/// A channel's events, in order; ends after [`ChannelEvent::Closed`]. The
+/// socket stops reading from the network while this queue is full (see
+/// `Builder::channel_capacity`): read it promptly.
+pub type ChannelEvents = Events<api::ChannelEvents>;
+/// The socket's events, from [`Client::socket_events`].
+pub type SocketEvents = Events<api::SocketEvents>;
+/// Presence changes: `PresenceEvents::from(channel.presence().events())`.
+pub type PresenceEvents = Events<api::PresenceEvents>;
+
+impl<S: EventStream> From<S> for Events<S> {
+    fn from(stream: S) -> Self {
+        Events(stream)
+    }
+}
+
+impl<S: EventStream> Events<S> {
+    /// Blocks until the next item; `None` once the stream has ended.
+    pub fn recv(&mut self) -> Option<S::Item> {
         block_on(self.0.recv())
     }
 
-    /// Blocks until the next event or until `limit` has passed.
+    /// Blocks for the next item at most `limit`.
     ///
     /// # Errors
     /// [`RecvTimeoutError::Timeout`] when nothing came in time,
-    /// [`RecvTimeoutError::Disconnected`] once the channel is closed.
-    pub fn recv_timeout(&mut self, limit: Duration) -> Result<ChannelEvent, RecvTimeoutError> {
+    /// [`RecvTimeoutError::Disconnected`] once the stream has ended.
+    pub fn recv_timeout(&mut self, limit: Duration) -> Result<S::Item, RecvTimeoutError> {
         let Some(deadline) = Instant::now().checked_add(limit) else {
             return self.recv().ok_or(RecvTimeoutError::Disconnected);
         };
         match block_on_until(self.0.recv(), deadline) {
-            Some(Some(event)) => Ok(event),
+            Some(Some(item)) => Ok(item),
             Some(None) => Err(RecvTimeoutError::Disconnected),
             None => Err(RecvTimeoutError::Timeout),
         }
     }
 
-    /// The next event if one is queued now; never blocks.
+    /// The next item if one is queued now; never blocks.
     ///
     /// # Errors
-    /// [`TryRecvError::Empty`] when nothing is queued,
-    /// [`TryRecvError::Disconnected`] once the channel is closed.
-    pub fn try_recv(&mut self) -> Result<ChannelEvent, TryRecvError> {
-        self.0.try_recv().map_err(|ended| match ended {
-            true => TryRecvError::Disconnected,
-            false => TryRecvError::Empty,
-        })
+    /// [`TryRecvError::Empty`] or [`TryRecvError::Disconnected`].
+    pub fn try_recv(&mut self) -> Result<S::Item, TryRecvError> {
+        self.0.try_recv()
     }
 }
 
-impl Iterator for ChannelEvents {
-    type Item = ChannelEvent;
+impl<S: EventStream> Iterator for Events<S> {
+    type Item = S::Item;
 
-    fn next(&mut self) -> Option<ChannelEvent> {
+    fn next(&mut self) -> Option<S::Item> {
         self.recv()
     }
 }

@@ -197,7 +197,9 @@ mod handler_socket;
 mod launch;
 mod socket_loop;
 
-pub use client::{Channel, ChannelEvents, Client};
+pub use client::{
+    Channel, ChannelEvents, Client, EventStream, Events, PresenceEvents, SocketEvents,
+};
 pub use handler_socket::{HandlerHandle, HandlerSocket};
 pub use launch::{Blocking, BuilderExt, Runner};
 
@@ -206,17 +208,8 @@ pub use launch::{Blocking, BuilderExt, Runner};
 /// [`run`](BuilderExt::run) and [`runner`](BuilderExt::runner).
 pub type Builder = phoenix_proto::api::Builder<Blocking>;
 
-pub use phoenix_proto::api::{
-    ChannelEvent, DEFAULT_CHANNEL_CAPACITY, DEFAULT_COMMAND_CAPACITY, DEFAULT_READ_BUFFER,
-    JoinError, LeaveError, PushError, Reply, SocketGone, Status, StatusWatch, TlsSettings,
-};
-
+// The shared names; the blocking crate's own `Channel`, `Client`, events
+// and handler handles above take precedence over the async ones.
 pub use phoenix_proto;
-pub use phoenix_proto::client::handler::{Action, Context, Handler, Stopped};
-pub use phoenix_proto::client::{
-    Backoff, BadMessage, ChannelCloseReason, ChannelErrorReason, ChannelId, DisconnectReason,
-    PushFailure, PushId, PushOutcome,
-};
-pub use phoenix_proto::codec::Payload;
-/// Presence lists: feed a channel's messages to [`Presence::handle_message`](presence::Presence::handle_message).
-pub use phoenix_proto::presence;
+pub use phoenix_proto::api::prelude::*;
+pub use phoenix_proto::client::BadMessage;

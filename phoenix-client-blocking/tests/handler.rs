@@ -10,7 +10,7 @@ use std::thread::{self, Thread, ThreadId};
 use std::time::{Duration, Instant};
 
 use phoenix_client_blocking::{
-    Action, Builder, BuilderExt, ChannelId, Context, Handler, Payload, PushId, PushOutcome,
+    Action, Builder, BuilderExt, ChannelId, Context, Handler, Payload, PushId, PushOutcome, ReplyTo,
 };
 use phoenix_test_server::{ServerConfig, TestServer};
 use serde_json::{Value, json};
@@ -77,9 +77,10 @@ impl Handler for EchoOnce {
         Action::Continue
     }
 
-    fn handle_call(&mut self, _ctx: &mut Context<'_>, _: ()) -> (usize, Action) {
+    fn handle_call(&mut self, _ctx: &mut Context<'_>, _: (), reply: ReplyTo<usize>) -> Action {
         self.seen();
-        (self.infos.len(), Action::Continue)
+        reply.send(self.infos.len());
+        Action::Continue
     }
 }
 
@@ -94,9 +95,10 @@ impl Handler for Counter {
     type Call = ();
     type Reply = usize;
 
-    fn handle_call(&mut self, _ctx: &mut Context<'_>, _: ()) -> (usize, Action) {
+    fn handle_call(&mut self, _ctx: &mut Context<'_>, _: (), reply: ReplyTo<usize>) -> Action {
         self.calls += 1;
-        (self.calls, Action::Continue)
+        reply.send(self.calls);
+        Action::Continue
     }
 }
 
@@ -147,8 +149,13 @@ fn every_callback_of_run_happens_on_the_calling_thread() {
         ) -> Action {
             self.0.handle_reply(ctx, channel, push, outcome)
         }
-        fn handle_call(&mut self, ctx: &mut Context<'_>, call: ()) -> (usize, Action) {
-            self.0.handle_call(ctx, call)
+        fn handle_call(
+            &mut self,
+            ctx: &mut Context<'_>,
+            call: (),
+            reply: ReplyTo<usize>,
+        ) -> Action {
+            self.0.handle_call(ctx, call, reply)
         }
     }
     impl Drop for Report {
@@ -219,11 +226,14 @@ fn dropping_every_handle_of_a_spawned_socket_stops_it() {
         type Info = ();
         type Call = ();
         type Reply = Option<String>;
-        fn handle_call(&mut self, _ctx: &mut Context<'_>, _: ()) -> (Option<String>, Action) {
-            (
-                thread::current().name().map(str::to_owned),
-                Action::Continue,
-            )
+        fn handle_call(
+            &mut self,
+            _ctx: &mut Context<'_>,
+            _: (),
+            reply: ReplyTo<Option<String>>,
+        ) -> Action {
+            reply.send(thread::current().name().map(str::to_owned));
+            Action::Continue
         }
     }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use phoenix_client_tokio::{
     Action, Builder, ChannelEvent, ChannelId, Client, Connector, Context, Handler, Payload, PushId,
-    PushOutcome,
+    PushOutcome, ReplyTo,
 };
 use phoenix_test_server::TestServer;
 use serde_json::{Value, json};
@@ -112,8 +112,14 @@ impl Handler for Recorder {
         }
     }
 
-    fn handle_call(&mut self, _ctx: &mut Context<'_>, _call: ()) -> (Vec<String>, Action) {
-        (self.log.clone(), Action::Continue)
+    fn handle_call(
+        &mut self,
+        _ctx: &mut Context<'_>,
+        _call: (),
+        reply: ReplyTo<Vec<String>>,
+    ) -> Action {
+        reply.send(self.log.clone());
+        Action::Continue
     }
 }
 

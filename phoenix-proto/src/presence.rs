@@ -1,5 +1,5 @@
 //! Phoenix Presence on the client: who is on a topic, kept in sync from the
-//! server's `presence_state` and `presence_diff` messages (PROTOCOL.md 7.11
+//! server's `presence_state` and `presence_diff` messages (phoenix-proto/PROTOCOL.md 7.11
 //! and 8).
 //!
 //! Feed every message of a presence channel to [`Presence::handle_message`].

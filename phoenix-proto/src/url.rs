@@ -1,5 +1,5 @@
 //! Connection URLs and the Phoenix 1.8 auth-token subprotocol
-//! (PROTOCOL.md 1.1 and 1.4).
+//! (phoenix-proto/PROTOCOL.md 1.1 and 1.4).
 
 use std::fmt;
 

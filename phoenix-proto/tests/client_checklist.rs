@@ -1,4 +1,4 @@
-//! The state machine against PROTOCOL.md section 11, item by item, on a
+//! The state machine against phoenix-proto/PROTOCOL.md section 11, item by item, on a
 //! virtual clock.
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
@@ -605,7 +605,7 @@ fn item6_stale_frames_never_reach_the_application() {
 }
 
 /// With the v1 format, frames carry no join_ref, but `phx_close` and
-/// `phx_error` carry the join's ref as their `ref` (PROTOCOL.md 3.3). The
+/// `phx_error` carry the join's ref as their `ref` (phoenix-proto/PROTOCOL.md 3.3). The
 /// `phx_close` of a join that was left must not close the topic's next
 /// channel, which is joining when it arrives.
 #[test]

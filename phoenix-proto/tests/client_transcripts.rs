@@ -809,7 +809,7 @@ fn live_heartbeat_in_the_clients_own_form() {
     r.feed();
     r.quiet();
     // The recorder's second heartbeat carried join_ref "99"; the server
-    // answers any heartbeat alike (PROTOCOL.md 5.1). Ours has null.
+    // answers any heartbeat alike (phoenix-proto/PROTOCOL.md 5.1). Ours has null.
     r.sim.advance(Duration::from_secs(30));
     r.out_refs(T::Null, T::Keep);
     r.feed();
@@ -1927,7 +1927,7 @@ fn js_errors_refusal_crash_stale_close_leave_duplicates_and_closes() {
     assert_eq!(r.state(ch), None);
 
     // Leave. phoenix.js closes the channel at once and ignores the server's
-    // answer; ours waits for the reply (PROTOCOL.md 7.9, deliberate).
+    // answer; ours waits for the reply (phoenix-proto/PROTOCOL.md 7.9, deliberate).
     let ch2 = r.join("room:2", "{}");
     r.out_refs(T::R("4"), T::R("4"));
     r.feed_refs(T::R("4"), T::R("4"));
@@ -2022,7 +2022,7 @@ fn js_errors_refusal_crash_stale_close_leave_duplicates_and_closes() {
     r.events();
     r.out_refs(T::R("12"), T::R("12"));
     // Server close 1000: this phoenix.js stops reconnecting; we reconnect
-    // after any server close (PROTOCOL.md 11 item 4; npm 1.8.16 does too).
+    // after any server close (phoenix-proto/PROTOCOL.md 11 item 4; npm 1.8.16 does too).
     r.sim.server_close(Some(1000));
     assert_eq!(
         r.events(),

@@ -209,7 +209,7 @@ fn decoded_view(decoded: &Value) -> View {
     }
 }
 
-/// A deliberately plain reference reader for binary frames (PROTOCOL.md 4.1),
+/// A deliberately plain reference reader for binary frames (phoenix-proto/PROTOCOL.md 4.1),
 /// used where the transcript has no `decoded` view.
 fn reference_binary_view(bytes: &[u8], client: bool) -> View {
     let kind = bytes[0];

@@ -23,7 +23,7 @@ use futures_lite::future;
 use phoenix_client_async_std::{
     Action, AsyncIo, Backoff, Builder, Channel, ChannelEvent, ChannelEvents, ChannelId, Client,
     Connector, Context, Handler, HandlerHandle, HandlerSocket, JoinError, Payload, PushOutcome,
-    Status, StatusWatch,
+    ReplyTo, Status, StatusWatch,
 };
 use phoenix_test_server::{ServerConfig, TestServer};
 use serde_json::{Value, json};
@@ -284,8 +284,9 @@ impl Handler for Recorder {
         }
     }
 
-    fn handle_call(&mut self, _: &mut Context<'_>, _: ()) -> (Vec<String>, Action) {
-        (self.log.clone(), Action::Continue)
+    fn handle_call(&mut self, _: &mut Context<'_>, _: (), reply: ReplyTo<Vec<String>>) -> Action {
+        reply.send(self.log.clone());
+        Action::Continue
     }
 }
 

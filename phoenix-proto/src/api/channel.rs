@@ -4,6 +4,7 @@
 use std::fmt;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::TryRecvError;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
@@ -352,12 +353,12 @@ impl ChannelEvents {
         std::future::poll_fn(|cx| self.rx.poll_recv(cx)).await
     }
 
-    /// The next event if one is queued now. `Err(true)` once the stream has
-    /// ended, `Err(false)` when nothing is queued yet.
+    /// The next event if one is queued now.
     ///
     /// # Errors
-    /// As above.
-    pub fn try_recv(&mut self) -> Result<ChannelEvent, bool> {
+    /// [`TryRecvError::Empty`] when nothing is queued yet,
+    /// [`TryRecvError::Disconnected`] once the stream has ended.
+    pub fn try_recv(&mut self) -> Result<ChannelEvent, TryRecvError> {
         self.rx.try_recv()
     }
 }

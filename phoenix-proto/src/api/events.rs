@@ -4,6 +4,7 @@
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::mpsc::TryRecvError;
 use std::task::{Context as TaskContext, Poll};
 
 use futures_util::Stream;
@@ -130,14 +131,14 @@ impl EventReceiver {
         self.rx.len()
     }
 
-    pub(crate) fn try_recv(&mut self) -> Result<ChannelEvent, bool> {
+    pub(crate) fn try_recv(&mut self) -> Result<ChannelEvent, TryRecvError> {
         match self.rx.try_recv() {
             Ok(event) => {
                 self.room.wake();
                 Ok(event)
             }
-            Err(async_channel::TryRecvError::Empty) => Err(false),
-            Err(async_channel::TryRecvError::Closed) => Err(true),
+            Err(async_channel::TryRecvError::Empty) => Err(TryRecvError::Empty),
+            Err(async_channel::TryRecvError::Closed) => Err(TryRecvError::Disconnected),
         }
     }
 
@@ -148,4 +149,12 @@ impl EventReceiver {
         }
         polled
     }
+}
+
+/// `try_recv` of an async-channel receiver, in std's terms.
+pub(crate) fn try_recv<T>(rx: &async_channel::Receiver<T>) -> Result<T, TryRecvError> {
+    rx.try_recv().map_err(|e| match e {
+        async_channel::TryRecvError::Empty => TryRecvError::Empty,
+        async_channel::TryRecvError::Closed => TryRecvError::Disconnected,
+    })
 }

@@ -19,7 +19,7 @@ use super::error::{JoinError, LeaveError, PingError, PushError};
 use super::events::EventSender;
 use super::presence::PresenceShared;
 use crate::client::Socket;
-use crate::client::handler::{self, Handler, Stopped};
+use crate::client::handler::{self, Handler, ReplyTo, Stopped};
 use crate::client::{ChannelCloseReason, ChannelId, PushOutcome};
 use crate::codec::Payload;
 
@@ -185,9 +185,10 @@ pub fn deliver_received<H: Handler>(
             handler::deliver_info(handler, core, now, info).map(|s| (s, None))
         }
         Received::Message(Inbox::Call(call, reply_to)) => {
-            let (reply, stopped) = handler::deliver_call(handler, core, now, call);
-            let _ = reply_to.send(reply);
-            stopped.map(|s| (s, None))
+            let reply = ReplyTo::new(move |reply| {
+                let _ = reply_to.send(reply);
+            });
+            handler::deliver_call(handler, core, now, call, reply).map(|s| (s, None))
         }
         Received::Message(Inbox::Stop(done)) => Some((
             Stopped {

@@ -8,10 +8,11 @@ pub use super::{
     LeaveError, PingError, PresenceEvent, PresenceEvents, PresenceHandle, PushError, Reply,
     SocketEvent, SocketEvents, SocketGone, Status, StatusWatch, TlsSettings,
 };
-pub use crate::client::handler::{Action, Context, Handler, Stopped};
+pub use crate::client::handler::{Action, Context, Handler, ReplyTo, Stopped};
 pub use crate::client::{
     Backoff, ChannelCloseReason, ChannelErrorReason, ChannelId, DisconnectReason, PushFailure,
     PushId, PushOutcome,
 };
 pub use crate::codec::Payload;
+pub use crate::no_mailbox;
 pub use crate::presence;

@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::pin::Pin;
+use std::sync::mpsc::TryRecvError;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context as TaskContext, Poll};
 
@@ -225,8 +226,12 @@ impl PresenceEvents {
     }
 
     /// The next change if one is queued now.
-    pub fn try_recv(&mut self) -> Option<PresenceEvent> {
-        self.rx.try_recv().ok()
+    ///
+    /// # Errors
+    /// [`TryRecvError::Empty`] when nothing is queued yet,
+    /// [`TryRecvError::Disconnected`] once the stream has ended.
+    pub fn try_recv(&mut self) -> Result<PresenceEvent, TryRecvError> {
+        super::events::try_recv(&self.rx)
     }
 }
 

@@ -475,8 +475,4 @@ impl Handler for Router {
         }
         Action::Continue
     }
-
-    fn handle_call(&mut self, _ctx: &mut Context<'_>, _call: ()) -> ((), Action) {
-        ((), Action::Continue)
-    }
 }

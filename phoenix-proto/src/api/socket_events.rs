@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::pin::Pin;
+use std::sync::mpsc::TryRecvError;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
@@ -131,8 +132,12 @@ impl SocketEvents {
     }
 
     /// The next event if one is queued now.
-    pub fn try_recv(&mut self) -> Option<SocketEvent> {
-        self.rx.try_recv().ok()
+    ///
+    /// # Errors
+    /// [`TryRecvError::Empty`] when nothing is queued yet,
+    /// [`TryRecvError::Disconnected`] once the stream has ended.
+    pub fn try_recv(&mut self) -> Result<SocketEvent, TryRecvError> {
+        super::events::try_recv(&self.rx)
     }
 }
 

@@ -8,7 +8,7 @@ use crate::codec::Payload;
 
 use super::ids::{JoinRef, PushId, Ref};
 
-/// Where a channel is in its life (PROTOCOL.md 7.4). A closed channel is
+/// Where a channel is in its life (phoenix-proto/PROTOCOL.md 7.4). A closed channel is
 /// removed from the socket, so there is no `Closed` state here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChannelState {
@@ -61,7 +61,7 @@ impl Channel {
 
     /// Whether a frame carrying `join_ref` belongs to this channel's current
     /// join: a null join_ref always does (broadcasts, v1 servers); any other
-    /// must match exactly (PROTOCOL.md 11.6).
+    /// must match exactly (phoenix-proto/PROTOCOL.md 11.6).
     pub(crate) fn accepts(&self, join_ref: Option<&str>) -> bool {
         match join_ref {
             None => true,

@@ -24,15 +24,13 @@
 //!
 //! struct Greeter;
 //! impl Handler for Greeter {
-//!     type Info = ();
-//!     type Call = ();
-//!     type Reply = ();
+//!     // No messages or calls from the application.
+//!     phoenix_proto::no_mailbox!();
+//!
+//!     // Runs on every connect; joining again just returns the channel.
 //!     fn handle_connected(&mut self, ctx: &mut Context<'_>) -> Action {
 //!         ctx.join("room:lobby", Payload::empty()).ok();
 //!         Action::Continue
-//!     }
-//!     fn handle_call(&mut self, _: &mut Context<'_>, _: ()) -> ((), Action) {
-//!         ((), Action::Continue)
 //!     }
 //! }
 //!
@@ -47,6 +45,7 @@
 //! assert!(matches!(socket.poll_instruction(), Some(Instruction::Send(_))));
 //! ```
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -205,8 +204,9 @@ pub trait Handler {
     type Info;
     /// Requests that expect an answer (the original's `handle_call`).
     type Call;
-    /// The answer to a [`Call`](Self::Call).
-    type Reply;
+    /// The answer to a [`Call`](Self::Call); it travels to the caller's
+    /// thread.
+    type Reply: Send + 'static;
 
     /// Runs once when the driver starts. The default connects at once;
     /// return [`Action::Continue`] to connect later.
@@ -340,8 +340,58 @@ pub trait Handler {
         Action::Continue
     }
 
-    /// A request from the application that expects an answer.
-    fn handle_call(&mut self, ctx: &mut Context<'_>, call: Self::Call) -> (Self::Reply, Action);
+    /// A request from the application that expects an answer: answer it
+    /// with `reply.send(..)`, now or from any later callback (keep the
+    /// token in the handler's state: the seed's `{:noreply, state}` and
+    /// `reply(from, ..)`), for example once the server replied to a push.
+    /// A token dropped unanswered, and every one still held when the
+    /// socket stops, gives the caller an error: it never hangs. The default
+    /// drops it.
+    fn handle_call(
+        &mut self,
+        ctx: &mut Context<'_>,
+        call: Self::Call,
+        reply: ReplyTo<Self::Reply>,
+    ) -> Action {
+        let _ = (ctx, call, reply);
+        Action::Continue
+    }
+}
+
+/// The answer to one [`Handler::handle_call`], to send now or later, once.
+pub struct ReplyTo<R> {
+    send: Box<dyn FnOnce(R) + Send>,
+}
+
+impl<R> ReplyTo<R> {
+    /// A token that hands the answer to `send` (drivers make these).
+    pub fn new(send: impl FnOnce(R) + Send + 'static) -> Self {
+        ReplyTo {
+            send: Box::new(send),
+        }
+    }
+
+    /// Answers the call.
+    pub fn send(self, reply: R) {
+        (self.send)(reply);
+    }
+}
+
+impl<R> fmt::Debug for ReplyTo<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ReplyTo(..)")
+    }
+}
+
+/// The associated types of a [`Handler`] that takes no messages and no
+/// calls from the application: `impl Handler for Mine { no_mailbox!(); .. }`.
+#[macro_export]
+macro_rules! no_mailbox {
+    () => {
+        type Info = ();
+        type Call = ();
+        type Reply = ();
+    };
 }
 
 /// Hands one event to the matching callback, with every field it carries.
@@ -458,16 +508,17 @@ pub fn deliver_info<H: Handler + ?Sized>(
     apply(socket, now, action)
 }
 
-/// Hands a request to [`Handler::handle_call`], applies the action and
-/// returns the answer.
+/// Hands a request to [`Handler::handle_call`] with the token its answer
+/// goes through, and applies the action.
 pub fn deliver_call<H: Handler + ?Sized>(
     handler: &mut H,
     socket: &mut Socket,
     now: Instant,
     call: H::Call,
-) -> (H::Reply, Option<Stopped>) {
-    let (reply, action) = handler.handle_call(&mut Context::new(socket, now), call);
-    (reply, apply(socket, now, action))
+    reply: ReplyTo<H::Reply>,
+) -> Option<Stopped> {
+    let action = handler.handle_call(&mut Context::new(socket, now), call, reply);
+    apply(socket, now, action)
 }
 
 #[cfg(test)]
@@ -574,9 +625,6 @@ mod tests {
         fn handle_malformed_frame(&mut self, _: &mut Context<'_>, error: DecodeError) -> Action {
             self.calls.push(format!("malformed {error:?}"));
             Action::Continue
-        }
-        fn handle_call(&mut self, _: &mut Context<'_>, _: ()) -> ((), Action) {
-            ((), Action::Continue)
         }
     }
 

@@ -1,4 +1,4 @@
-//! The v2 binary format (PROTOCOL.md section 4).
+//! The v2 binary format (phoenix-proto/PROTOCOL.md section 4).
 //!
 //! Every frame starts with a kind byte, then one length byte per string
 //! field, then the fields, then the raw payload. The layout of kind 0 depends

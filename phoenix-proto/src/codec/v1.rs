@@ -1,5 +1,5 @@
 //! The v1 object format (`vsn=1.0.0`), for servers older than Phoenix 1.4
-//! or configured without the v2 serializer (PROTOCOL.md 3.3).
+//! or configured without the v2 serializer (phoenix-proto/PROTOCOL.md 3.3).
 //!
 //! Client to server: `{"topic","event","payload","ref"}` plus `"join_ref"`
 //! when there is one. Server to client: `{"event","payload","ref","topic"}`,

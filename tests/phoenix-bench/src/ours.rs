@@ -521,8 +521,4 @@ impl Handler for BenchHandler {
         }
         Action::Continue
     }
-
-    fn handle_call(&mut self, _ctx: &mut Context<'_>, _call: ()) -> ((), Action) {
-        ((), Action::Continue)
-    }
 }

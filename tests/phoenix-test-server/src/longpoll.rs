@@ -1,4 +1,4 @@
-//! The long-poll transport (PROTOCOL.md §9): `GET` opens a session or polls
+//! The long-poll transport (phoenix-proto/PROTOCOL.md §9): `GET` opens a session or polls
 //! it, `POST` delivers client frames (one JSON frame, or ndjson lines where
 //! lines starting with `[` are text frames and others base64 binary frames).
 //!

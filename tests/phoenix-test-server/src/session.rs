@@ -1,5 +1,5 @@
 //! The transport-independent connection core: the dispatch rules of
-//! PROTOCOL.md §5 (`Phoenix.Socket.__in__/2`), shared by the WebSocket and
+//! phoenix-proto/PROTOCOL.md §5 (`Phoenix.Socket.__in__/2`), shared by the WebSocket and
 //! long-poll transports.
 
 use std::collections::HashMap;

@@ -326,7 +326,7 @@ async fn max_frame_size_closes_with_1009() {
 
 #[tokio::test]
 async fn channel_limit() {
-    // PROTOCOL.md T13 (limit 5 there; 3 here).
+    // phoenix-proto/PROTOCOL.md T13 (limit 5 there; 3 here).
     let server = TestServer::start_with(ServerConfig {
         max_channels: 3,
         ..ServerConfig::default()

@@ -86,6 +86,14 @@ impl<R: Launch + 'static> TestClient for Client<R> {
     async fn shutdown(&self) {
         Client::shutdown(self).await;
     }
+
+    fn socket_events(&self) -> api::SocketEvents {
+        Client::socket_events(self)
+    }
+
+    async fn ping(&self) -> Result<Duration, String> {
+        Client::ping(self).await.map_err(|e| e.to_string())
+    }
 }
 
 impl TestChannel for ApiChannel {
@@ -100,6 +108,7 @@ impl TestChannel for ApiChannel {
             )),
             Err(JoinError::Timeout) => Err(JoinFailure::Timeout),
             Err(JoinError::Rejected(e)) => Err(JoinFailure::Rejected(e.to_string())),
+            Err(JoinError::ChannelClosed(reason)) => Err(JoinFailure::Closed(reason)),
             Err(e) => Err(JoinFailure::Other(e.to_string())),
         }
     }
@@ -144,5 +153,9 @@ impl TestChannel for ApiChannel {
 
     async fn leave(&self) -> Result<(), String> {
         self.channel.leave().await.map_err(|e| e.to_string())
+    }
+
+    fn presence(&self) -> api::PresenceHandle {
+        self.channel.presence()
     }
 }

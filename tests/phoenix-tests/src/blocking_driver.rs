@@ -85,6 +85,17 @@ impl TestClient for Client {
         let client = self.clone();
         unblock(move || client.shutdown()).await;
     }
+
+    fn socket_events(&self) -> phoenix_proto::api::SocketEvents {
+        self.as_async().socket_events()
+    }
+
+    async fn ping(&self) -> Result<Duration, String> {
+        let client = self.clone();
+        unblock(move || client.ping())
+            .await
+            .map_err(|e| e.to_string())
+    }
 }
 
 impl TestChannel for BlockingChannel {
@@ -100,6 +111,7 @@ impl TestChannel for BlockingChannel {
             )),
             Err(JoinError::Timeout) => Err(JoinFailure::Timeout),
             Err(JoinError::Rejected(e)) => Err(JoinFailure::Rejected(e.to_string())),
+            Err(JoinError::ChannelClosed(reason)) => Err(JoinFailure::Closed(reason)),
             Err(e) => Err(JoinFailure::Other(e.to_string())),
         }
     }
@@ -141,6 +153,10 @@ impl TestChannel for BlockingChannel {
             ChannelEvent::Closed(reason) => Ev::Closed(reason),
             _ => return None,
         })
+    }
+
+    fn presence(&self) -> phoenix_proto::api::PresenceHandle {
+        self.channel.presence()
     }
 
     async fn leave(&self) -> Result<(), String> {

@@ -169,6 +169,8 @@ pub enum JoinFailure {
     Timeout,
     /// The client refused (duplicate topic and the like).
     Rejected(String),
+    /// This handle's channel has already closed, for this reason.
+    Closed(phoenix_proto::client::ChannelCloseReason),
     /// Anything else.
     Other(String),
 }
@@ -212,6 +214,11 @@ pub trait TestClient: Clone + Send + Sync + 'static {
     /// Stops the client. Idempotent: the harness shuts every client down
     /// after its scenario, also those the scenario shut down itself.
     fn shutdown(&self) -> impl Future<Output = ()> + Send;
+    /// The socket's events from now on (the shared API's stream; the
+    /// blocking driver's is a thin wrapper over the same one).
+    fn socket_events(&self) -> phoenix_proto::api::SocketEvents;
+    /// A heartbeat's round trip, sent now.
+    fn ping(&self) -> impl Future<Output = Result<Duration, String>> + Send;
 }
 
 /// A channel of a [`TestClient`].
@@ -231,6 +238,8 @@ pub trait TestChannel: Send + Sync + 'static {
     fn next_event(&mut self, within: Duration) -> impl Future<Output = Option<Ev>> + Send;
     /// Leaves and waits until closed.
     fn leave(&self) -> impl Future<Output = Result<(), String>> + Send;
+    /// The channel's presence list, kept in sync by the socket.
+    fn presence(&self) -> phoenix_proto::api::PresenceHandle;
 }
 
 /// Runs the blocking `f` on a thread of its own and waits for its result

@@ -305,6 +305,12 @@ mod tests {
         async fn shutdown(&self) {
             SHUTDOWNS.fetch_add(1, Ordering::SeqCst);
         }
+        fn socket_events(&self) -> phoenix_proto::api::SocketEvents {
+            panic!("the counting driver has no socket")
+        }
+        async fn ping(&self) -> Result<Duration, String> {
+            Err("no socket".into())
+        }
     }
 
     impl TestChannel for NoChannel {
@@ -325,6 +331,9 @@ mod tests {
         }
         async fn leave(&self) -> Result<(), String> {
             Ok(())
+        }
+        fn presence(&self) -> phoenix_proto::api::PresenceHandle {
+            panic!("the counting driver has no channel")
         }
     }
 

@@ -2236,6 +2236,262 @@ pub async fn slow_link_stays_connected<D: Driver>(scope: &Scope<D>) -> Scenario 
 
 // ----- the list --------------------------------------------------------------
 
+// ----- the API as users meet it ----------------------------------------
+
+/// The next socket event that `pick` accepts, within [`PROMPT`].
+async fn expect_socket_event(
+    events: &mut phoenix_proto::api::SocketEvents,
+    what: &str,
+    pick: impl Fn(&phoenix_proto::api::SocketEvent) -> bool,
+) -> Result<phoenix_proto::api::SocketEvent, String> {
+    let deadline = Instant::now() + PROMPT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match time::timeout(left, events.recv()).await {
+            Ok(Some(event)) if pick(&event) => return Ok(event),
+            Ok(Some(_)) => {}
+            Ok(None) => return Err(format!("the socket events ended before {what}")),
+            Err(_) => return Err(format!("no {what} within {PROMPT:?}")),
+        }
+    }
+}
+
+/// Waits until the presence list's keys are `keys`, reading its events.
+async fn presence_keys_become(
+    presence: &phoenix_proto::api::PresenceHandle,
+    events: &mut phoenix_proto::api::PresenceEvents,
+    keys: &[&str],
+) -> Result<(), String> {
+    let deadline = Instant::now() + PROMPT;
+    loop {
+        let now: Vec<String> = presence.list().into_iter().map(|(k, _)| k).collect();
+        if now == keys {
+            return Ok(());
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match time::timeout(left, events.recv()).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return Err("the presence events ended".into()),
+            Err(_) => return Err(format!("presence keys {now:?}, expected {keys:?}")),
+        }
+    }
+}
+
+/// The presence handle keeps a channel's list in sync (state, joins,
+/// leaves, a socket that goes away) with no help from the application,
+/// and its metas deserialize into the application's own type.
+pub async fn presence_handle_keeps_the_list<D: Driver>(scope: &Scope<D>) -> Scenario {
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        online_at: u64,
+    }
+    let env = scope.default_server().await;
+    let topic = unique("presence:");
+    let alice = scope.connect(env.options().param("user_id", "alice"));
+    let alice_channel = alice.channel(&topic, json!({}));
+    let presence = alice_channel.presence();
+    let mut changes = presence.events();
+    alice_channel.join().await.map_err(|e| format!("{e:?}"))?;
+    presence_keys_become(&presence, &mut changes, &["alice"]).await?;
+    let mut others = Vec::new();
+    for user in ["bob", "carol"] {
+        let client = scope.connect(env.options().param("user_id", user));
+        let channel = client.channel(&topic, json!({}));
+        channel.join().await.map_err(|e| format!("{user}: {e:?}"))?;
+        others.push((client, channel));
+    }
+    presence_keys_become(&presence, &mut changes, &["alice", "bob", "carol"]).await?;
+    let metas = presence
+        .list_as::<Meta>()
+        .map_err(|e| format!("metas: {e}"))?;
+    check(
+        metas
+            .iter()
+            .all(|(_, m)| m.len() == 1 && m[0].online_at > 0),
+        "one meta with online_at per key",
+    )?;
+    // Carol leaves; Bob's whole socket goes away.
+    let (bob, _bob_channel) = others.remove(0);
+    let (_carol, carol_channel) = others.remove(0);
+    carol_channel.leave().await?;
+    presence_keys_become(&presence, &mut changes, &["alice", "bob"]).await?;
+    bob.shutdown().await;
+    presence_keys_become(&presence, &mut changes, &["alice"]).await?;
+    Ok(Outcome::Passed)
+}
+
+/// After a reconnect the presence list is rebuilt from the new state: the
+/// application does nothing, and the list is right again.
+pub async fn presence_handle_resets_on_rejoin<D: Driver>(scope: &Scope<D>) -> Scenario {
+    let env = scope.default_server().await;
+    let server = match env.server("drop_all") {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    let topic = unique("presence:");
+    let alice = scope.connect(env.options().param("user_id", "alice"));
+    let channel = alice.channel(&topic, json!({}));
+    let presence = channel.presence();
+    let mut changes = presence.events();
+    channel.join().await.map_err(|e| format!("{e:?}"))?;
+    presence_keys_become(&presence, &mut changes, &["alice"]).await?;
+    server.drop_all();
+    // The list goes through the new state (a Sync) and ends the same.
+    let deadline = Instant::now() + PROMPT;
+    let mut synced_after_drop = false;
+    while !synced_after_drop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match time::timeout(left, changes.recv()).await {
+            Ok(Some(phoenix_proto::api::PresenceEvent::Sync)) => {
+                synced_after_drop = presence.is_synced();
+            }
+            Ok(Some(_)) => {}
+            _ => return Err("no new presence state after the reconnect".into()),
+        }
+    }
+    let keys: Vec<String> = presence.list().into_iter().map(|(k, _)| k).collect();
+    check(keys == ["alice"], format!("keys after the rejoin {keys:?}"))?;
+    Ok(Outcome::Passed)
+}
+
+/// The socket's events tell every transition, in order: a drop, the new
+/// attempt with its number, the connection; malformed frames; a ping's
+/// round trip.
+pub async fn socket_events_tell_every_transition<D: Driver>(scope: &Scope<D>) -> Scenario {
+    use phoenix_proto::api::SocketEvent;
+    let env = scope.default_server().await;
+    let server = match env.server("drop_all and send_malformed") {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    let client = scope.connect(env.options());
+    let mut events = client.socket_events();
+    client.wait_connected(PROMPT).await?;
+    expect_socket_event(&mut events, "Connected", |e| *e == SocketEvent::Connected).await?;
+    server.drop_all();
+    let lost = expect_socket_event(&mut events, "Disconnected", |e| {
+        matches!(e, SocketEvent::Disconnected { .. })
+    })
+    .await?;
+    check(
+        matches!(
+            &lost,
+            SocketEvent::Disconnected {
+                reconnect_in: Some(_),
+                ..
+            }
+        ),
+        format!("{lost:?}"),
+    )?;
+    let attempt = expect_socket_event(&mut events, "Connecting", |e| {
+        matches!(e, SocketEvent::Connecting { .. })
+    })
+    .await?;
+    check(
+        matches!(attempt, SocketEvent::Connecting { attempt } if attempt >= 2),
+        format!("{attempt:?}"),
+    )?;
+    expect_socket_event(&mut events, "Connected again", |e| {
+        *e == SocketEvent::Connected
+    })
+    .await?;
+    let conn = server.connections().first().ok_or("no connection")?.id;
+    check(server.send_malformed(conn), "send_malformed")?;
+    expect_socket_event(&mut events, "MalformedFrame", |e| {
+        matches!(e, SocketEvent::MalformedFrame { .. })
+    })
+    .await?;
+    let rtt = client.ping().await?;
+    let reported = expect_socket_event(&mut events, "Heartbeat", |e| {
+        matches!(e, SocketEvent::Heartbeat { .. })
+    })
+    .await?;
+    check(
+        reported == SocketEvent::Heartbeat { rtt },
+        format!("{reported:?} for a ping of {rtt:?}"),
+    )?;
+    client.shutdown().await;
+    expect_socket_event(&mut events, "Stopped", |e| *e == SocketEvent::Stopped).await?;
+    Ok(Outcome::Passed)
+}
+
+/// A join on a socket that cannot connect times out (from the call) instead
+/// of waiting for ever.
+pub async fn join_times_out_without_a_connection<D: Driver>(scope: &Scope<D>) -> Scenario {
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .port();
+    let mut options = Options::new(format!("ws://127.0.0.1:{port}/socket"));
+    options.timeout = Duration::from_millis(300);
+    let client = scope.connect(options);
+    let channel = client.channel("echo:nowhere", json!({}));
+    let started = Instant::now();
+    let result = within("the join", channel.join()).await?;
+    check(
+        result == Err(JoinFailure::Timeout),
+        format!("join without a server: {result:?}"),
+    )?;
+    check(
+        started.elapsed() >= Duration::from_millis(250),
+        format!("timed out after {:?}", started.elapsed()),
+    )?;
+    Ok(Outcome::Passed)
+}
+
+/// Shutting the socket down ends every channel's stream with
+/// `Closed(SocketStopped)`.
+pub async fn shutdown_closes_every_channel<D: Driver>(scope: &Scope<D>) -> Scenario {
+    let env = scope.default_server().await;
+    let (client, mut channel) = joined(scope, &env, &unique("echo:shut")).await?;
+    client.shutdown().await;
+    expect_event(&mut channel, "Closed(SocketStopped)", |e| {
+        *e == Ev::Closed(ChannelCloseReason::SocketStopped)
+    })
+    .await?;
+    check(
+        channel
+            .next_event(Duration::from_millis(50))
+            .await
+            .is_none(),
+        "the stream ends after Closed",
+    )?;
+    Ok(Outcome::Passed)
+}
+
+/// A handle whose channel was left says so when asked to join again.
+pub async fn joining_a_left_handle_says_why<D: Driver>(scope: &Scope<D>) -> Scenario {
+    let env = scope.default_server().await;
+    let (_client, channel) = joined(scope, &env, &unique("echo:left")).await?;
+    channel.leave().await?;
+    let again = channel.join().await;
+    check(
+        again == Err(JoinFailure::Closed(ChannelCloseReason::Left)),
+        format!("join after leave: {again:?}"),
+    )?;
+    Ok(Outcome::Passed)
+}
+
+/// Dropping a channel's last handle and joining the same topic at once with
+/// a new one never fails on timing (the new join supersedes the leave).
+pub async fn drop_and_rejoin_at_once<D: Driver>(scope: &Scope<D>) -> Scenario {
+    let env = scope.default_server().await;
+    let client = scope.connect(env.options());
+    client.wait_connected(PROMPT).await?;
+    let topic = unique("echo:again");
+    for round in 0..20 {
+        let channel = client.channel(&topic, json!({}));
+        channel
+            .join()
+            .await
+            .map_err(|e| format!("round {round}: {e:?}"))?;
+        push_ok(&channel, "echo", json!({"round": round})).await?;
+        drop(channel);
+    }
+    Ok(Outcome::Passed)
+}
+
 /// The one list of scenarios; a driver's test file calls it once:
 ///
 /// ```text
@@ -2314,6 +2570,14 @@ macro_rules! all_scenarios {
             oversized_message_reconnects => "needs the embedded test server's broadcast and stats",
             invalid_websocket_frames_reconnect => "needs the embedded test server's fault proxy",
             slow_link_stays_connected => "needs the embedded test server's fault proxy",
+            presence_handle_keeps_the_list,
+            presence_handle_resets_on_rejoin => "needs the embedded test server's drop_all",
+            socket_events_tell_every_transition
+                => "needs the embedded test server's drop_all and send_malformed",
+            join_times_out_without_a_connection,
+            shutdown_closes_every_channel,
+            joining_a_left_handle_says_why,
+            drop_and_rejoin_at_once,
         }
     };
     ($module:ident, $driver:ty $(,)?) => {

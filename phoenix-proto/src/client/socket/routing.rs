@@ -155,7 +155,7 @@ impl Socket {
             return;
         };
         // `phx_close` and `phx_error` carry the join's ref as their `ref`
-        // (PROTOCOL.md 3.2, 3.3). v1 frames have no join_ref, so that ref is
+        // (phoenix-proto/PROTOCOL.md 3.2, 3.3). v1 frames have no join_ref, so that ref is
         // the only way to tell a stale close (of a join already left) from
         // the current one's.
         let join_ref = match (&message.join_ref, &*message.event) {
