@@ -1108,10 +1108,13 @@ mod tests {
 
         proxy.refuse(Refusal::Close, None);
         let mut closed = TcpStream::connect(proxy.addr()).await.unwrap();
-        assert_eq!(
-            timeout(SOON, closed.read(&mut buf)).await.unwrap().unwrap(),
-            0
-        );
+        // The proxy closes at once. Normally that reads as the end of the
+        // stream; once, on a loaded CI machine, the kernel reported it as a
+        // reset instead. Either way the connection ended without data.
+        match timeout(SOON, closed.read(&mut buf)).await.unwrap() {
+            Ok(n) => assert_eq!(n, 0),
+            Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset),
+        }
 
         proxy.refuse(Refusal::Reset, None);
         let mut reset = TcpStream::connect(proxy.addr()).await.unwrap();
