@@ -90,7 +90,9 @@
 //! other executor:
 //!
 //! ```no_run
-//! use phoenix_client_async_std::{Action, Builder, ChannelId, Context, Handler, Payload, PushId, PushOutcome};
+//! use phoenix_client_async_std::{
+//!     Action, Builder, ChannelId, Context, Handler, Payload, PushId, PushOutcome, ReplyTo,
+//! };
 //!
 //! /// Joins `room:lobby` once connected, pushes what it is told to, and
 //! /// counts the ok replies.
@@ -127,8 +129,9 @@
 //!         Action::Continue
 //!     }
 //!
-//!     fn handle_call(&mut self, _: &mut Context<'_>, _: ()) -> (usize, Action) {
-//!         (self.ok_replies, Action::Continue)
+//!     fn handle_call(&mut self, _: &mut Context<'_>, _: (), reply: ReplyTo<usize>) -> Action {
+//!         reply.send(self.ok_replies);
+//!         Action::Continue
 //!     }
 //! }
 //!

@@ -122,14 +122,9 @@ impl<H: Handler> Runner<H> {
 ///
 /// struct StopAtOnce;
 /// impl Handler for StopAtOnce {
-///     type Info = ();
-///     type Call = ();
-///     type Reply = ();
+///     phoenix_client_blocking::no_mailbox!();
 ///     fn handle_connected(&mut self, _ctx: &mut Context<'_>) -> Action {
 ///         Action::Stop { reason: "seen it".into() }
-///     }
-///     fn handle_call(&mut self, _ctx: &mut Context<'_>, _: ()) -> ((), Action) {
-///         ((), Action::Continue)
 ///     }
 /// }
 ///

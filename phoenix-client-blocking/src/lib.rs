@@ -73,9 +73,8 @@
 //! struct GiveUp;
 //!
 //! impl Handler for GiveUp {
-//!     type Info = ();
-//!     type Call = ();
-//!     type Reply = ();
+//!     // No messages or calls from other threads.
+//!     phoenix_client_blocking::no_mailbox!();
 //!
 //!     fn handle_disconnected(
 //!         &mut self,
@@ -84,10 +83,6 @@
 //!         _reconnect_in: Option<Duration>,
 //!     ) -> Action {
 //!         Action::Stop { reason: format!("no server: {reason}") }
-//!     }
-//!
-//!     fn handle_call(&mut self, _ctx: &mut Context<'_>, _: ()) -> ((), Action) {
-//!         ((), Action::Continue)
 //!     }
 //! }
 //!
@@ -102,7 +97,7 @@
 //! its own instead, with a blocking [`HandlerSocket`]:
 //!
 //! ```no_run
-//! use phoenix_client_blocking::{Action, Builder, BuilderExt, Context, Handler, Payload};
+//! use phoenix_client_blocking::{Action, Builder, BuilderExt, Context, Handler, Payload, ReplyTo};
 //!
 //! /// Joins the lobby once connected; shouts what it is told; counts calls.
 //! struct Shouter {
@@ -114,10 +109,9 @@
 //!     type Call = ();
 //!     type Reply = u64;
 //!
+//!     // Every connect: joining again returns the channel (it rejoins itself).
 //!     fn handle_connected(&mut self, ctx: &mut Context<'_>) -> Action {
-//!         if ctx.socket().channel_for_topic("room:lobby").is_none() {
-//!             let _ = ctx.join("room:lobby", Payload::empty());
-//!         }
+//!         let _ = ctx.join("room:lobby", Payload::empty());
 //!         Action::Continue
 //!     }
 //!
@@ -129,9 +123,10 @@
 //!         Action::Continue
 //!     }
 //!
-//!     fn handle_call(&mut self, _ctx: &mut Context<'_>, _: ()) -> (u64, Action) {
+//!     fn handle_call(&mut self, _ctx: &mut Context<'_>, _: (), reply: ReplyTo<u64>) -> Action {
 //!         self.calls += 1;
-//!         (self.calls, Action::Continue)
+//!         reply.send(self.calls);
+//!         Action::Continue
 //!     }
 //! }
 //!

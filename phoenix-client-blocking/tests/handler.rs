@@ -283,3 +283,65 @@ fn block_on<F: Future>(future: F) -> F::Output {
         thread::park();
     }
 }
+
+/// Answers a call once the server answered the join it asked for.
+#[derive(Default)]
+struct JoinOnCall {
+    waiting: Option<ReplyTo<String>>,
+}
+
+impl Handler for JoinOnCall {
+    type Info = ();
+    type Call = String;
+    type Reply = String;
+
+    fn handle_call(
+        &mut self,
+        ctx: &mut Context<'_>,
+        topic: String,
+        reply: ReplyTo<String>,
+    ) -> Action {
+        if topic != "never" {
+            let _ = ctx.join(&topic, Payload::empty());
+        }
+        self.waiting = Some(reply);
+        Action::Continue
+    }
+
+    fn handle_joined(
+        &mut self,
+        _ctx: &mut Context<'_>,
+        _channel: ChannelId,
+        _topic: std::sync::Arc<str>,
+        response: Payload<'static>,
+        _rejoin: bool,
+    ) -> Action {
+        if let Some(reply) = self.waiting.take() {
+            reply.send(response.as_json().unwrap_or("").to_owned());
+        }
+        Action::Continue
+    }
+}
+
+#[test]
+fn deferred_replies_are_answered_later_or_fail_when_the_socket_stops() {
+    let server = server();
+    let runner = Builder::new(server.socket_url()).runner(JoinOnCall::default());
+    let (handle, stopper) = (runner.handle(), runner.handle());
+    let socket = std::thread::spawn(move || runner.run());
+    // Answered from handle_joined, once the server answered the join.
+    assert_eq!(
+        handle.call("echo:later".to_owned()).unwrap(),
+        r#"{"joined":"echo:later"}"#
+    );
+    // Kept unanswered: the caller waits, then hears the socket is gone.
+    let waiter = std::thread::spawn(move || handle.call("never".to_owned()));
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert!(!waiter.is_finished(), "the handler keeps the call");
+    stopper.stop();
+    assert_eq!(
+        waiter.join().unwrap(),
+        Err(phoenix_client_blocking::SocketGone)
+    );
+    assert_eq!(socket.join().unwrap().reason, "stopped by the application");
+}

@@ -46,7 +46,7 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use phoenix_client_tokio::{Action, Builder, ChannelId, Context, Handler, Payload};
+//! use phoenix_client_tokio::{Action, Builder, ChannelId, Context, Handler, Payload, ReplyTo};
 //!
 //! /// Joins the lobby on every connect and counts the messages it sees.
 //! struct Counter {
@@ -58,10 +58,10 @@
 //!     type Call = (); // "how many?"
 //!     type Reply = u64;
 //!
+//!     // Runs on every connect: joining again returns the channel that
+//!     // rejoins by itself, so the natural code is right.
 //!     fn handle_connected(&mut self, ctx: &mut Context<'_>) -> Action {
-//!         if ctx.socket().channel_for_topic("room:lobby").is_none() {
-//!             let _ = ctx.join("room:lobby", Payload::empty());
-//!         }
+//!         let _ = ctx.join("room:lobby", Payload::empty());
 //!         Action::Continue
 //!     }
 //!
@@ -87,8 +87,10 @@
 //!         Action::Continue
 //!     }
 //!
-//!     fn handle_call(&mut self, _ctx: &mut Context<'_>, _: ()) -> (u64, Action) {
-//!         (self.seen, Action::Continue)
+//!     // Answer now, or keep `reply` and answer from a later callback.
+//!     fn handle_call(&mut self, _ctx: &mut Context<'_>, _: (), reply: ReplyTo<u64>) -> Action {
+//!         reply.send(self.seen);
+//!         Action::Continue
 //!     }
 //! }
 //!

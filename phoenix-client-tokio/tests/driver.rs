@@ -443,3 +443,72 @@ async fn a_server_that_closes_every_connection_gets_no_tight_loop() {
     closer.abort();
     client.shutdown().await;
 }
+
+/// Answers a call when the server has answered: the seed's deferred reply.
+#[derive(Default)]
+struct JoinOnCall {
+    waiting: Option<ReplyTo<String>>,
+}
+
+impl Handler for JoinOnCall {
+    type Info = ();
+    type Call = String; // a topic to join
+    type Reply = String; // the join's response
+
+    fn handle_call(
+        &mut self,
+        ctx: &mut Context<'_>,
+        topic: String,
+        reply: ReplyTo<String>,
+    ) -> Action {
+        if topic == "never" {
+            // Keep the token and never answer: the caller must still hear back.
+            self.waiting = Some(reply);
+            return Action::Continue;
+        }
+        let _ = ctx.join(&topic, Payload::empty());
+        self.waiting = Some(reply);
+        Action::Continue
+    }
+
+    fn handle_joined(
+        &mut self,
+        _ctx: &mut Context<'_>,
+        _channel: ChannelId,
+        _topic: Arc<str>,
+        response: Payload<'static>,
+        _rejoin: bool,
+    ) -> Action {
+        if let Some(reply) = self.waiting.take() {
+            reply.send(response.as_json().unwrap_or("").to_owned());
+        }
+        Action::Continue
+    }
+}
+
+#[tokio::test]
+async fn a_call_answered_later_from_handle_joined() {
+    let server = TestServer::start().await.unwrap();
+    let socket = Builder::new(server.socket_url()).spawn_handler(JoinOnCall::default());
+    let response = tokio::time::timeout(PROMPT, socket.call("echo:later".to_owned()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(response, r#"{"joined":"echo:later"}"#);
+    socket.stop().await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_call_never_answered_fails_when_the_socket_stops() {
+    let server = TestServer::start().await.unwrap();
+    let socket = Builder::new(server.socket_url()).spawn_handler(JoinOnCall::default());
+    let handle = socket.handle();
+    let call = tokio::spawn(async move { handle.call("never".to_owned()).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!call.is_finished(), "the handler keeps the call");
+    socket.stop().await;
+    let result = tokio::time::timeout(PROMPT, call).await.unwrap().unwrap();
+    assert_eq!(result, Err(phoenix_client_tokio::SocketGone));
+    server.shutdown().await;
+}

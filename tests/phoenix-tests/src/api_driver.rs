@@ -98,19 +98,7 @@ impl<R: Launch + 'static> TestClient for Client<R> {
 
 impl TestChannel for ApiChannel {
     async fn join(&self) -> Result<Value, JoinFailure> {
-        match self.channel.join().await {
-            Ok(response) => response
-                .deserialize()
-                .map_err(|e| JoinFailure::Other(e.to_string())),
-            Err(JoinError::Refused { status, response }) => Err(JoinFailure::Refused(
-                status,
-                response.deserialize().unwrap_or(Value::Null),
-            )),
-            Err(JoinError::Timeout) => Err(JoinFailure::Timeout),
-            Err(JoinError::Rejected(e)) => Err(JoinFailure::Rejected(e.to_string())),
-            Err(JoinError::ChannelClosed(reason)) => Err(JoinFailure::Closed(reason)),
-            Err(e) => Err(JoinFailure::Other(e.to_string())),
-        }
+        join_result(self.channel.join().await)
     }
 
     async fn push(
@@ -119,17 +107,11 @@ impl TestChannel for ApiChannel {
         payload: Payload<'static>,
         timeout: Option<Duration>,
     ) -> Result<(String, Payload<'static>), PushFailure> {
-        match self
-            .channel
-            .push_with_timeout(event, payload, timeout)
-            .await
-        {
-            Ok(reply) => Ok((reply.status, reply.response)),
-            Err(PushError::Timeout) => Err(PushFailure::Timeout),
-            Err(PushError::Rejected(e)) => Err(PushFailure::Rejected(e.to_string())),
-            Err(PushError::Failed(f)) => Err(PushFailure::Failed(f)),
-            Err(e) => Err(PushFailure::Other(e.to_string())),
-        }
+        push_result(
+            self.channel
+                .push_with_timeout(event, payload, timeout)
+                .await,
+        )
     }
 
     async fn cast(&self, event: &str, payload: Payload<'static>) {
@@ -141,14 +123,7 @@ impl TestChannel for ApiChannel {
             .events
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner);
-        Some(match time::timeout(within, events.recv()).await.ok()?? {
-            ChannelEvent::Message { event, payload } => Ev::Message { event, payload },
-            ChannelEvent::Errored(reason) => Ev::Errored(reason),
-            ChannelEvent::Rejoined { .. } => Ev::Rejoined,
-            ChannelEvent::JoinRefused { .. } => Ev::JoinRefused,
-            ChannelEvent::Closed(reason) => Ev::Closed(reason),
-            _ => return None,
-        })
+        channel_event(time::timeout(within, events.recv()).await.ok()??)
     }
 
     async fn leave(&self) -> Result<(), String> {
@@ -158,4 +133,46 @@ impl TestChannel for ApiChannel {
     fn presence(&self) -> api::PresenceHandle {
         self.channel.presence()
     }
+}
+
+/// A join's outcome in the suite's terms, for every driver.
+pub fn join_result(result: Result<Payload<'static>, JoinError>) -> Result<Value, JoinFailure> {
+    match result {
+        Ok(response) => response
+            .deserialize()
+            .map_err(|e| JoinFailure::Other(e.to_string())),
+        Err(JoinError::Refused { status, response }) => Err(JoinFailure::Refused(
+            status,
+            response.deserialize().unwrap_or(Value::Null),
+        )),
+        Err(JoinError::Timeout) => Err(JoinFailure::Timeout),
+        Err(JoinError::Rejected(e)) => Err(JoinFailure::Rejected(e.to_string())),
+        Err(JoinError::ChannelClosed(reason)) => Err(JoinFailure::Closed(reason)),
+        Err(e) => Err(JoinFailure::Other(e.to_string())),
+    }
+}
+
+/// A push's outcome in the suite's terms, for every driver.
+pub fn push_result(
+    result: Result<api::Reply, PushError>,
+) -> Result<(String, Payload<'static>), PushFailure> {
+    match result {
+        Ok(reply) => Ok((reply.status, reply.response)),
+        Err(PushError::Timeout) => Err(PushFailure::Timeout),
+        Err(PushError::Rejected(e)) => Err(PushFailure::Rejected(e.to_string())),
+        Err(PushError::Failed(f)) => Err(PushFailure::Failed(f)),
+        Err(e) => Err(PushFailure::Other(e.to_string())),
+    }
+}
+
+/// A channel event in the suite's terms, for every driver.
+pub fn channel_event(event: ChannelEvent) -> Option<Ev> {
+    Some(match event {
+        ChannelEvent::Message { event, payload } => Ev::Message { event, payload },
+        ChannelEvent::Errored(reason) => Ev::Errored(reason),
+        ChannelEvent::Rejoined { .. } => Ev::Rejoined,
+        ChannelEvent::JoinRefused { .. } => Ev::JoinRefused,
+        ChannelEvent::Closed(reason) => Ev::Closed(reason),
+        _ => return None,
+    })
 }

@@ -7,14 +7,12 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use phoenix_client_blocking::{
-    Builder, Channel, ChannelEvent, ChannelEvents, Client, JoinError, PushError, Status,
-};
+use phoenix_client_blocking::{Builder, Channel, ChannelEvents, Client, Status};
 use phoenix_proto::client::DisconnectReason;
 use phoenix_proto::codec::Payload;
 use serde_json::Value;
 
-use crate::api_driver::configure;
+use crate::api_driver::{channel_event, configure, join_result, push_result};
 use crate::driver::{
     Driver, Ev, JoinFailure, Options, PushFailure, TestChannel, TestClient, unblock,
 };
@@ -101,19 +99,7 @@ impl TestClient for Client {
 impl TestChannel for BlockingChannel {
     async fn join(&self) -> Result<Value, JoinFailure> {
         let channel = self.channel.clone();
-        match unblock(move || channel.join()).await {
-            Ok(response) => response
-                .deserialize()
-                .map_err(|e| JoinFailure::Other(e.to_string())),
-            Err(JoinError::Refused { status, response }) => Err(JoinFailure::Refused(
-                status,
-                response.deserialize().unwrap_or(Value::Null),
-            )),
-            Err(JoinError::Timeout) => Err(JoinFailure::Timeout),
-            Err(JoinError::Rejected(e)) => Err(JoinFailure::Rejected(e.to_string())),
-            Err(JoinError::ChannelClosed(reason)) => Err(JoinFailure::Closed(reason)),
-            Err(e) => Err(JoinFailure::Other(e.to_string())),
-        }
+        join_result(unblock(move || channel.join()).await)
     }
 
     async fn push(
@@ -123,13 +109,7 @@ impl TestChannel for BlockingChannel {
         timeout: Option<Duration>,
     ) -> Result<(String, Payload<'static>), PushFailure> {
         let (channel, event) = (self.channel.clone(), event.to_owned());
-        match unblock(move || channel.push_with_timeout(&event, payload, timeout)).await {
-            Ok(reply) => Ok((reply.status, reply.response)),
-            Err(PushError::Timeout) => Err(PushFailure::Timeout),
-            Err(PushError::Rejected(e)) => Err(PushFailure::Rejected(e.to_string())),
-            Err(PushError::Failed(f)) => Err(PushFailure::Failed(f)),
-            Err(e) => Err(PushFailure::Other(e.to_string())),
-        }
+        push_result(unblock(move || channel.push_with_timeout(&event, payload, timeout)).await)
     }
 
     async fn cast(&self, event: &str, payload: Payload<'static>) {
@@ -145,14 +125,7 @@ impl TestChannel for BlockingChannel {
         })
         .await
         .ok()?;
-        Some(match event {
-            ChannelEvent::Message { event, payload } => Ev::Message { event, payload },
-            ChannelEvent::Errored(reason) => Ev::Errored(reason),
-            ChannelEvent::Rejoined { .. } => Ev::Rejoined,
-            ChannelEvent::JoinRefused { .. } => Ev::JoinRefused,
-            ChannelEvent::Closed(reason) => Ev::Closed(reason),
-            _ => return None,
-        })
+        channel_event(event)
     }
 
     fn presence(&self) -> phoenix_proto::api::PresenceHandle {
