@@ -15,7 +15,7 @@ use phoenix_proto::api::tungstenite::client::IntoClientRequest;
 use phoenix_proto::api::tungstenite::handshake::HandshakeError;
 use phoenix_proto::api::tungstenite::{self, WebSocket};
 use phoenix_proto::api::{
-    ConnectTarget, TransportOptions, server_name, upgrade_failure, upgrade_request,
+    ConnectTarget, TransportOptions, server_name, tls_failure_in, upgrade_failure, upgrade_request,
     websocket_config,
 };
 use phoenix_proto::client::{ConnectFailure, ConnectRequest};
@@ -146,6 +146,7 @@ fn open_tls(
             "native TLS was requested but the blocking driver only has rustls",
         ));
     }
+    options.tls.warn_if_unverified(host);
     let config = options.tls.rustls_client_config()?;
     let mut tls = ClientConnection::new(config, server_name(host)?)
         .map_err(|e| ConnectFailure::new(format!("TLS setup failed: {e}")))?;
@@ -189,7 +190,13 @@ fn open_websocket(
             Err(HandshakeError::Failure(tungstenite::Error::Io(e))) if timed_out(&e) => {
                 return Err(timed_out_upgrading());
             }
-            Err(HandshakeError::Failure(e)) => return Err(upgrade_failure(e, SystemTime::now())),
+            // A TLS 1.3 server refuses a client certificate after the
+            // handshake: its alert arrives here.
+            Err(HandshakeError::Failure(e)) => {
+                return Err(
+                    tls_failure_in(&e).unwrap_or_else(|| upgrade_failure(e, SystemTime::now()))
+                );
+            }
         }
     }
 }

@@ -48,10 +48,10 @@ impl Runtime for Tokio {
     fn native_tls(
         &self,
         host: String,
-        roots: Vec<Vec<u8>>,
+        tls: &phoenix_proto::api::TlsSettings,
         io: BoxIo,
     ) -> phoenix_proto::api::TlsFuture {
-        native::handshake(host, roots, io)
+        native::handshake(host, tls, io)
     }
 
     /// tokio's clock, so that tests with paused time drive the core too.
@@ -62,27 +62,46 @@ impl Runtime for Tokio {
 
 #[cfg(feature = "native-tls")]
 mod native {
-    use phoenix_proto::api::{BoxIo, TlsFuture};
+    use phoenix_proto::api::{BoxIo, TlsFuture, TlsSettings};
     use phoenix_proto::client::ConnectFailure;
     use tokio_native_tls::native_tls;
     use tokio_util::compat::{FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};
 
+    fn failure(what: &str, e: native_tls::Error) -> ConnectFailure {
+        ConnectFailure::new(format!("{what}: {e}"))
+    }
+
+    /// The platform TLS library's connector for `tls`: its added roots,
+    /// its client certificate, and no verification only when asked by name.
+    fn connector(tls: &TlsSettings) -> Result<native_tls::TlsConnector, ConnectFailure> {
+        let mut builder = native_tls::TlsConnector::builder();
+        for der in tls.added_roots() {
+            let cert = native_tls::Certificate::from_der(der)
+                .map_err(|e| failure("invalid TLS root certificate", e))?;
+            builder.add_root_certificate(cert);
+        }
+        builder.disable_built_in_roots(tls.trusts_only_added_roots());
+        if let Some((chain, key)) = tls.client_identity_pem() {
+            let identity = native_tls::Identity::from_pkcs8(chain.as_bytes(), key.as_bytes())
+                .map_err(|e| failure("invalid TLS client certificate or key", e))?;
+            builder.identity(identity);
+        }
+        if tls.accepts_invalid_certs() {
+            builder
+                .danger_accept_invalid_certs(true)
+                .danger_accept_invalid_hostnames(true);
+        }
+        builder
+            .build()
+            .map_err(|e| failure("native TLS setup failed", e))
+    }
+
     /// The platform TLS library over the shared driver's stream (adapted to
     /// tokio's I/O traits for tokio-native-tls, and back).
-    pub(super) fn handshake(host: String, roots: Vec<Vec<u8>>, io: BoxIo) -> TlsFuture {
+    pub(super) fn handshake(host: String, tls: &TlsSettings, io: BoxIo) -> TlsFuture {
+        let connector = connector(tls);
         Box::pin(async move {
-            let failure =
-                |what: &str, e: native_tls::Error| ConnectFailure::new(format!("{what}: {e}"));
-            let mut builder = native_tls::TlsConnector::builder();
-            for der in &roots {
-                let cert = native_tls::Certificate::from_der(der)
-                    .map_err(|e| failure("invalid root certificate", e))?;
-                builder.add_root_certificate(cert);
-            }
-            let connector = builder
-                .build()
-                .map_err(|e| failure("native TLS setup failed", e))?;
-            let stream = tokio_native_tls::TlsConnector::from(connector)
+            let stream = tokio_native_tls::TlsConnector::from(connector?)
                 .connect(&host, io.compat())
                 .await
                 .map_err(|e| failure("TLS handshake failed", e))?;

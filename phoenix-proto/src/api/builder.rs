@@ -206,9 +206,39 @@ impl<R: Launch> Builder<R> {
         self
     }
 
-    /// Uses your own rustls configuration for `wss:`.
+    /// Uses your own rustls configuration for `wss:`. It replaces the
+    /// other rustls settings (roots, [`client_certificate`](Self::client_certificate),
+    /// [`danger_accept_invalid_certs`](Self::danger_accept_invalid_certs)).
     pub fn rustls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
         self.transport.tls.rustls_config(config);
+        self
+    }
+
+    /// Presents a client certificate to servers that require one (mutual
+    /// TLS): `chain_der` is the certificate chain in DER, the client's own
+    /// certificate first, and `key_der` its private key, PKCS#8 DER (a PEM
+    /// `-----BEGIN PRIVATE KEY-----` block, decoded). Works with rustls and
+    /// with [`native_tls`](Self::native_tls). The key never shows in this
+    /// builder's `Debug` output or in logs. A certificate or key that does
+    /// not parse fails each connection attempt with a transport error that
+    /// says so.
+    pub fn client_certificate(mut self, chain_der: Vec<Vec<u8>>, key_der: Vec<u8>) -> Self {
+        self.transport.tls.client_certificate(chain_der, key_der);
+        self
+    }
+
+    /// **Dangerous: turns off the verification of the server's
+    /// certificate.** Any certificate is accepted, self-signed, expired or
+    /// issued for another host, so anyone who can intercept the connection
+    /// can pose as the server and read or alter everything sent over it,
+    /// the token and parameters included. Use it only against a test or
+    /// development server, never in production; prefer trusting that
+    /// server's CA with [`add_root_certificate`](Self::add_root_certificate)
+    /// (and [`only_added_roots`](Self::only_added_roots)), which keeps the
+    /// checks. Each connection attempt logs a `warn` saying verification is
+    /// off. Verification is on unless this is called.
+    pub fn danger_accept_invalid_certs(mut self) -> Self {
+        self.transport.tls.danger_accept_invalid_certs(true);
         self
     }
 

@@ -14,7 +14,7 @@ use futures_io::{AsyncRead, AsyncWrite};
 use super::handshake::{ConnectTarget, upgrade_failure, upgrade_request, websocket_config};
 use super::options::TransportOptions;
 use super::runtime::{Runtime, timeout};
-use super::tls::server_name;
+use super::tls::{server_name, tls_failure_in};
 use crate::client::{ConnectFailure, ConnectRequest};
 
 /// A byte stream a WebSocket can run over (the `futures-io` traits).
@@ -89,20 +89,23 @@ pub(crate) async fn open<R: Runtime>(
             "timed out during the WebSocket upgrade",
         )),
         Some(Ok((ws, _response))) => Ok(ws),
-        Some(Err(e)) => Err(upgrade_failure(e, runtime.wall_clock())),
+        Some(Err(e)) => {
+            Err(tls_failure_in(&e).unwrap_or_else(|| upgrade_failure(e, runtime.wall_clock())))
+        }
     }
 }
 
-/// Runs the TLS handshake for `host` over `io`.
+/// Runs the TLS handshake for `host` over `io` (warning first when
+/// certificate verification is off).
 async fn wrap_tls<R: Runtime>(
     runtime: &R,
     options: &TransportOptions,
     host: &str,
     io: BoxIo,
 ) -> Result<BoxIo, ConnectFailure> {
+    options.tls.warn_if_unverified(host);
     if options.tls.wants_native_tls() {
-        let roots = options.tls.added_roots().map(<[u8]>::to_vec).collect();
-        return runtime.native_tls(host.to_owned(), roots, io).await;
+        return runtime.native_tls(host.to_owned(), &options.tls, io).await;
     }
     let config = options.tls.rustls_client_config()?;
     let stream = futures_rustls::TlsConnector::from(config)

@@ -49,9 +49,10 @@ pub enum ChannelEvent {
 /// the application takes one.
 pub(crate) fn event_queue(capacity: usize, room: Arc<AtomicWaker>) -> (EventSender, EventReceiver) {
     let capacity = capacity.max(1);
-    // One slot more than the application's capacity, kept for the last
-    // event of a socket that stops: `Closed(SocketStopped)` always fits.
-    let (tx, rx) = async_channel::bounded(capacity + 1);
+    // Unbounded underneath, so an idle channel pays for no slots; the
+    // capacity is enforced by `try_send`, and only the last event of a
+    // socket that stops (`Closed(SocketStopped)`) may go beyond it.
+    let (tx, rx) = async_channel::unbounded();
     (
         EventSender { tx, capacity },
         EventReceiver {
@@ -89,7 +90,7 @@ impl EventSender {
         })
     }
 
-    /// The last event of all, into the slot kept for it; the stream ends
+    /// The last event of all, even into a full queue; the stream ends
     /// after it.
     pub(crate) fn send_last(&self, event: ChannelEvent) {
         let _ = self.tx.try_send(event);

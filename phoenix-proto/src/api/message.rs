@@ -6,9 +6,8 @@
 
 use std::fmt;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
@@ -47,22 +46,28 @@ impl<H: Handler> fmt::Debug for Inbox<H> {
     }
 }
 
+/// The capacity of an inbox and the signal that it has room again.
+struct Gate {
+    capacity: usize,
+    room: event_listener::Event,
+}
+
 /// The sending side of a socket's inbox, held by every handle.
 ///
-/// Two queues: a bounded one for everything the application asks (a full
-/// queue makes the caller wait, which is back-pressure), and an unbounded
-/// one used only by `Drop` implementations, which cannot wait: it carries at
-/// most one leave per channel handle.
+/// One queue, in order, with a capacity: a sender waits while it is full
+/// (back-pressure), except `Drop` implementations, which cannot wait (at
+/// most one leave per channel handle). The queue grows with use and gives
+/// the memory back, so an idle socket pays for no slots.
 pub struct InboxSender<H: Handler> {
-    pub(crate) bounded: async_channel::Sender<Inbox<H>>,
-    pub(crate) urgent: async_channel::Sender<Inbox<H>>,
+    tx: async_channel::Sender<Inbox<H>>,
+    gate: Arc<Gate>,
 }
 
 impl<H: Handler> Clone for InboxSender<H> {
     fn clone(&self) -> Self {
         InboxSender {
-            bounded: self.bounded.clone(),
-            urgent: self.urgent.clone(),
+            tx: self.tx.clone(),
+            gate: self.gate.clone(),
         }
     }
 }
@@ -70,8 +75,8 @@ impl<H: Handler> Clone for InboxSender<H> {
 impl<H: Handler> fmt::Debug for InboxSender<H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InboxSender")
-            .field("queued", &self.bounded.len())
-            .field("closed", &self.bounded.is_closed())
+            .field("queued", &self.tx.len())
+            .field("closed", &self.tx.is_closed())
             .finish()
     }
 }
@@ -79,52 +84,67 @@ impl<H: Handler> fmt::Debug for InboxSender<H> {
 /// The receiving side of a socket's inbox, owned by the loop.
 pub struct InboxReceiver<H: Handler> {
     // Boxed: async-channel's receivers are not `Unpin` while listening.
-    bounded: Pin<Box<async_channel::Receiver<Inbox<H>>>>,
-    urgent: Pin<Box<async_channel::Receiver<Inbox<H>>>>,
+    rx: Pin<Box<async_channel::Receiver<Inbox<H>>>>,
+    gate: Arc<Gate>,
 }
 
 impl<H: Handler> fmt::Debug for InboxReceiver<H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InboxReceiver")
-            .field("queued", &(self.bounded.len() + self.urgent.len()))
+            .field("queued", &self.rx.len())
             .finish()
     }
 }
 
-/// A new inbox whose bounded queue holds `capacity` messages.
+/// A new inbox that holds `capacity` messages before senders wait.
 pub fn inbox<H: Handler>(capacity: usize) -> (InboxSender<H>, InboxReceiver<H>) {
-    let (bounded_tx, bounded_rx) = async_channel::bounded(capacity.max(1));
-    let (urgent_tx, urgent_rx) = async_channel::unbounded();
+    let (tx, rx) = async_channel::unbounded();
+    let gate = Arc::new(Gate {
+        capacity: capacity.max(1),
+        room: event_listener::Event::new(),
+    });
     (
         InboxSender {
-            bounded: bounded_tx,
-            urgent: urgent_tx,
+            tx,
+            gate: gate.clone(),
         },
         InboxReceiver {
-            bounded: Box::pin(bounded_rx),
-            urgent: Box::pin(urgent_rx),
+            rx: Box::pin(rx),
+            gate,
         },
     )
 }
 
 impl<H: Handler> InboxSender<H> {
-    /// Queues a message, waiting while the queue is full.
+    /// Queues a message, waiting while the queue is full. (Senders that
+    /// find room at the same instant may together pass the capacity by
+    /// their number: it bounds the queue, it is not exact.)
     ///
     /// # Errors
     /// Gives the message back when the socket has stopped.
     pub async fn send(&self, message: Inbox<H>) -> Result<(), Inbox<H>> {
-        self.bounded.send(message).await.map_err(|e| e.into_inner())
+        loop {
+            if self.tx.is_closed() || self.tx.len() < self.gate.capacity {
+                return self.tx.try_send(message).map_err(|e| e.into_inner());
+            }
+            // Listen first, then look again, so no wake-up slips between.
+            let listener = self.gate.room.listen();
+            if self.tx.is_closed() || self.tx.len() < self.gate.capacity {
+                continue;
+            }
+            listener.await;
+        }
     }
 
-    /// Queues a message without waiting (it may exceed the bounded queue's
-    /// capacity): for `Drop` implementations only.
+    /// Queues a message without waiting (it may pass the capacity): for
+    /// `Drop` implementations only.
     pub(crate) fn send_now(&self, message: Inbox<H>) {
-        let _ = self.urgent.try_send(message);
+        let _ = self.tx.try_send(message);
     }
 
     /// Whether the socket has stopped.
     pub fn is_closed(&self) -> bool {
-        self.bounded.is_closed()
+        self.tx.is_closed()
     }
 }
 
@@ -138,13 +158,16 @@ pub enum Received<H: Handler> {
 }
 
 impl<H: Handler> InboxReceiver<H> {
+    fn took(&self, message: Inbox<H>) -> Received<H> {
+        // One message out, room for one waiting sender.
+        self.gate.room.notify(1);
+        Received::Message(message)
+    }
+
     /// The next message if one is queued now.
     pub fn try_recv(&self) -> Option<Received<H>> {
-        if let Ok(message) = self.urgent.try_recv() {
-            return Some(Received::Message(message));
-        }
-        match self.bounded.try_recv() {
-            Ok(message) => Some(Received::Message(message)),
+        match self.rx.try_recv() {
+            Ok(message) => Some(self.took(message)),
             Err(async_channel::TryRecvError::Empty) => None,
             Err(async_channel::TryRecvError::Closed) => Some(Received::AllHandlesGone),
         }
@@ -152,20 +175,18 @@ impl<H: Handler> InboxReceiver<H> {
 
     /// Waits for the next message (registers `cx` to be woken).
     pub fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<Received<H>> {
-        if let Poll::Ready(Some(message)) = self.urgent.as_mut().poll_next(cx) {
-            return Poll::Ready(Received::Message(message));
-        }
-        match self.bounded.as_mut().poll_next(cx) {
-            Poll::Ready(Some(message)) => Poll::Ready(Received::Message(message)),
+        match self.rx.as_mut().poll_next(cx) {
+            Poll::Ready(Some(message)) => Poll::Ready(self.took(message)),
             Poll::Ready(None) => Poll::Ready(Received::AllHandlesGone),
             Poll::Pending => Poll::Pending,
         }
     }
 
-    /// Stops taking messages: every later send fails with "socket gone".
+    /// Stops taking messages: every later send fails with "socket gone",
+    /// and every sender waiting for room learns it.
     pub fn close(&self) {
-        self.bounded.close();
-        self.urgent.close();
+        self.rx.close();
+        self.gate.room.notify(usize::MAX);
     }
 }
 

@@ -163,7 +163,7 @@ pub use presence::{PresenceEvent, PresenceEvents, PresenceHandle, metas_as};
 pub use router::Router;
 pub use socket_events::{SocketEvent, SocketEvents};
 pub use status::{Status, StatusRef, StatusWatch};
-pub use tls::{TlsSettings, server_name};
+pub use tls::{TlsSettings, server_name, tls_failure_in};
 
 #[cfg(feature = "async-driver")]
 pub use connect::{BoxIo, ConnectFuture, Connector, Io, WsStream};

@@ -9,6 +9,7 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::connect::{BoxIo, ConnectFuture};
+use super::tls::TlsSettings;
 use crate::client::ConnectFailure;
 
 /// The future of a TLS handshake.
@@ -34,10 +35,13 @@ pub trait Runtime: Clone + Send + Sync + fmt::Debug + 'static {
     /// Opens a TCP connection to `host:port` (with `TCP_NODELAY`).
     fn connect_tcp(&self, host: String, port: u16) -> ConnectFuture;
     /// Runs a TLS handshake for `host` over `io` with the platform TLS
-    /// library, trusting `roots` (DER) besides the system's, for sockets
-    /// built with `native_tls()`. The default says it is not available.
-    fn native_tls(&self, host: String, roots: Vec<Vec<u8>>, io: BoxIo) -> TlsFuture {
-        let _ = (host, roots, io);
+    /// library, for sockets built with `native_tls()`, as `tls` says: the
+    /// [added roots](TlsSettings::added_roots) besides the system's,
+    /// [no verification](TlsSettings::accepts_invalid_certs) only when asked
+    /// by that name, and the [client certificate](TlsSettings::client_identity_pem)
+    /// if any. The default says it is not available.
+    fn native_tls(&self, host: String, tls: &TlsSettings, io: BoxIo) -> TlsFuture {
+        let _ = (host, tls, io);
         Box::pin(async {
             Err(ConnectFailure::new(
                 "native TLS was requested but this driver was built without it",

@@ -38,6 +38,17 @@ pub struct ServerConfig {
     /// Serve `wss://`/`https://` with a self-signed certificate generated at
     /// start-up (see [`TestServer::tls`](crate::TestServer::tls)). Default off.
     pub tls: bool,
+    /// The names (DNS names or IP addresses) the TLS server certificate is
+    /// issued for. Default `localhost` and `127.0.0.1`; a test of a
+    /// client's host name check issues it for another name (e.g.
+    /// `not-this-host.invalid`) and connects to `127.0.0.1`.
+    pub tls_cert_names: Vec<String>,
+    /// With `tls`, require every client to present a certificate signed by
+    /// the server's CA (mutual TLS): a connection without one, or with one
+    /// from another CA, fails in TLS. Issue one with
+    /// [`TlsMaterial::issue_client_certificate`](crate::TlsMaterial::issue_client_certificate).
+    /// Default off.
+    pub tls_client_auth: bool,
     /// Accept the Phoenix 1.8 auth token subprotocol
     /// (`Sec-WebSocket-Protocol: phoenix, base64url.bearer.phx.<token>`) and
     /// answer `Sec-WebSocket-Protocol: phoenix` (Phoenix's `auth_token: true`).
@@ -58,6 +69,8 @@ impl Default for ServerConfig {
             max_channels: 100,
             longpoll_window: Duration::from_secs(10),
             tls: false,
+            tls_cert_names: vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
+            tls_client_auth: false,
             auth_token_subprotocol: true,
             auth_token: None,
         }

@@ -128,4 +128,4 @@ pub use codec::{Frame, Payload, Serializer};
 pub use config::ServerConfig;
 pub use control::{ConnectionId, ConnectionInfo, MALFORMED_FRAME, ServerStats, Transport};
 pub use server::TestServer;
-pub use tls::TlsMaterial;
+pub use tls::{ClientCertificate, TlsMaterial};

@@ -44,7 +44,7 @@ impl TestServer {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let (tls_material, acceptor) = if config.tls {
-            let (material, server_config) = tls::generate()?;
+            let (material, server_config) = tls::generate(&config)?;
             (Some(material), Some(TlsAcceptor::from(server_config)))
         } else {
             (None, None)

@@ -528,12 +528,13 @@ pub async fn sleep_orders_replies<D: Driver>(scope: &Scope<D>) -> Scenario {
     let order = AtomicU64::new(0);
     let (slept, echoed) = future::join(
         async {
-            let r = push_ok(&channel, "sleep", json!({"ms": 300})).await;
+            let r = push_ok(&channel, "sleep", json!({"ms": 400})).await;
             (r, order.fetch_add(1, Ordering::SeqCst), start.elapsed())
         },
         async {
-            // Leave the sleep push time to go out first.
-            time::sleep(Duration::from_millis(20)).await;
+            // Leave the sleep push time to go out first (generously: a
+            // blocking driver starts a thread per call, on a busy machine).
+            time::sleep(Duration::from_millis(100)).await;
             let r = push_ok(&channel, "echo", json!({"e": 1})).await;
             (r, order.fetch_add(1, Ordering::SeqCst), start.elapsed())
         },
@@ -549,7 +550,7 @@ pub async fn sleep_orders_replies<D: Driver>(scope: &Scope<D>) -> Scenario {
         ),
     )?;
     check(
-        echoed.2 >= Duration::from_millis(290),
+        echoed.2 >= Duration::from_millis(390),
         format!("the echo did not wait for the sleep: {:?}", echoed.2),
     )?;
     Ok(Outcome::Passed)
