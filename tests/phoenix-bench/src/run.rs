@@ -203,15 +203,55 @@ fn build_peer(paths: &Paths, package: &str) -> Result<PathBuf, String> {
     Ok(paths.peer_binary(package))
 }
 
-/// Makes each client ready: peers are built, Node and its packages checked.
+/// Builds this package's client binaries, so that a run never measures a
+/// stale build of our drivers (`cargo run` builds only the harness itself).
+fn build_own_bins(paths: &Paths) -> Result<(), String> {
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo
+        .current_dir(&paths.root)
+        .args(["build", "-p", "phoenix-bench", "--bins"]);
+    if paths.release {
+        cargo.arg("--release");
+    }
+    eprintln!(
+        "phoenix-bench: building our client binaries ({} profile)",
+        paths.profile()
+    );
+    let out = cargo
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| format!("did not build: cargo: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "did not build: {}",
+            tail(&String::from_utf8_lossy(&out.stderr), 3)
+        ))
+    }
+}
+
+/// Makes each client ready: our binaries and the peers are built, Node and
+/// its packages checked.
 pub fn prepare(paths: &Paths, specs: &[&'static ClientSpec]) -> Vec<Prepared> {
+    let own = if specs
+        .iter()
+        .any(|spec| matches!(spec.launcher, Launcher::Bin { .. }))
+    {
+        build_own_bins(paths)
+    } else {
+        Ok(())
+    };
     specs
         .iter()
         .map(|&spec| {
             let command = match spec.launcher {
                 Launcher::Bin { name, args } => {
                     let path = paths.bin_dir.join(name);
-                    if path.exists() {
+                    if let Err(e) = &own {
+                        Err(e.clone())
+                    } else if path.exists() {
                         Ok((path, args.iter().map(|a| (*a).to_owned()).collect()))
                     } else {
                         Err(format!("not built: {} (cargo build -p phoenix-bench)", path.display()))

@@ -2493,6 +2493,124 @@ pub async fn drop_and_rejoin_at_once<D: Driver>(scope: &Scope<D>) -> Scenario {
     Ok(Outcome::Passed)
 }
 
+/// Waits for `client`'s first disconnect and checks that it is a transport
+/// error that says TLS; returns the message.
+async fn refused_in_tls<C: TestClient>(client: &C, what: &str) -> Result<String, String> {
+    match client.wait_disconnected(PROMPT).await? {
+        DisconnectReason::TransportError { message } if message.contains("TLS") => Ok(message),
+        other => Err(format!("{what}: expected a TLS failure, got {other:?}")),
+    }
+}
+
+/// The server's certificate names another host: a client that trusts the
+/// CA still refuses it (host name verification is on by default), and the
+/// server never sees a WebSocket connection.
+pub async fn tls_wrong_host_refused<D: Driver>(scope: &Scope<D>) -> Scenario {
+    let config = ServerConfig {
+        tls: true,
+        tls_cert_names: vec!["not-this-host.invalid".to_owned()],
+        ..ServerConfig::default()
+    };
+    let env = match scope.embedded(config, "TLS for another host name").await {
+        Ok(env) => env,
+        Err(outcome) => return Ok(outcome),
+    };
+    let server = embedded_server(&env)?;
+    let material = server.tls().ok_or("no TLS material")?;
+    let mut options = env.options();
+    options.ca_der = Some(material.ca_der.clone());
+    let client = scope.connect(options);
+    let message = refused_in_tls(&client, "a certificate for another host").await?;
+    check(
+        message.contains("not valid for name") || message.contains("NotValidForName"),
+        format!("the failure names the host mismatch: {message}"),
+    )?;
+    check(
+        server.stats().connections_opened == 0,
+        "the server saw no WebSocket connection",
+    )?;
+    Ok(Outcome::Passed)
+}
+
+/// A server whose CA the client does not trust (and whose certificate names
+/// another host) is refused by default, and accepted only with the
+/// explicitly named `danger_accept_invalid_certs`.
+pub async fn tls_danger_accepts_invalid_certs<D: Driver>(scope: &Scope<D>) -> Scenario {
+    let config = ServerConfig {
+        tls: true,
+        tls_cert_names: vec!["not-this-host.invalid".to_owned()],
+        ..ServerConfig::default()
+    };
+    let env = match scope.embedded(config, "TLS from an untrusted CA").await {
+        Ok(env) => env,
+        Err(outcome) => return Ok(outcome),
+    };
+    let verifying = scope.connect(env.options());
+    let message = refused_in_tls(&verifying, "an untrusted CA").await?;
+    check(
+        message.contains("UnknownIssuer") || message.contains("unknown issuer"),
+        format!("the failure names the unknown issuer: {message}"),
+    )?;
+    let mut options = env.options();
+    options.danger_accept_invalid_certs = true;
+    let trusting = scope.connect(options);
+    trusting.wait_connected(PROMPT).await?;
+    let channel = trusting.channel(&unique("echo:danger"), json!({}));
+    channel.join().await.map_err(|e| format!("{e:?}"))?;
+    let echoed = push_ok(&channel, "echo", json!({"verified": false})).await?;
+    check(
+        echoed == json!({"verified": false}),
+        format!("echo {echoed}"),
+    )?;
+    Ok(Outcome::Passed)
+}
+
+/// Mutual TLS: a server that requires client certificates refuses a client
+/// without one, and one whose certificate comes from another CA, both in
+/// TLS; a client with a certificate its CA issued joins.
+pub async fn tls_client_certificate<D: Driver>(scope: &Scope<D>) -> Scenario {
+    let config = ServerConfig {
+        tls: true,
+        tls_client_auth: true,
+        ..ServerConfig::default()
+    };
+    let env = match scope.embedded(config, "TLS client authentication").await {
+        Ok(env) => env,
+        Err(outcome) => return Ok(outcome),
+    };
+    let server = embedded_server(&env)?;
+    let material = server.tls().ok_or("no TLS material")?;
+    let mut trusting = env.options();
+    trusting.ca_der = Some(material.ca_der.clone());
+
+    let without = scope.connect(trusting.clone());
+    refused_in_tls(&without, "no client certificate").await?;
+
+    let foreign = phoenix_test_server::ClientCertificate::from_an_unknown_ca("intruder")
+        .map_err(|e| e.to_string())?;
+    let mut options = trusting.clone();
+    options.client_certificate = Some((foreign.chain_der, foreign.key_der));
+    let intruder = scope.connect(options);
+    refused_in_tls(&intruder, "a client certificate from another CA").await?;
+    check(
+        server.stats().connections_opened == 0,
+        "the server saw no WebSocket connection without a valid client certificate",
+    )?;
+
+    let issued = material
+        .issue_client_certificate("suite-client")
+        .map_err(|e| e.to_string())?;
+    let mut options = trusting;
+    options.client_certificate = Some((issued.chain_der, issued.key_der));
+    let client = scope.connect(options);
+    client.wait_connected(PROMPT).await?;
+    let channel = client.channel(&unique("echo:mtls"), json!({}));
+    channel.join().await.map_err(|e| format!("{e:?}"))?;
+    let echoed = push_ok(&channel, "echo", json!({"mutual": true})).await?;
+    check(echoed == json!({"mutual": true}), format!("echo {echoed}"))?;
+    Ok(Outcome::Passed)
+}
+
 /// The one list of scenarios; a driver's test file calls it once:
 ///
 /// ```text
@@ -2579,6 +2697,12 @@ macro_rules! all_scenarios {
             shutdown_closes_every_channel,
             joining_a_left_handle_says_why,
             drop_and_rejoin_at_once,
+            tls_wrong_host_refused
+                => "needs the embedded test server with TLS for another host name",
+            tls_danger_accepts_invalid_certs
+                => "needs the embedded test server with TLS from an untrusted CA",
+            tls_client_certificate
+                => "needs the embedded test server with TLS client authentication",
         }
     };
     ($module:ident, $driver:ty $(,)?) => {
