@@ -299,13 +299,18 @@ pub fn tls_failure_in(error: &tungstenite::Error) -> Option<ConnectFailure> {
     };
     let tls = io.get_ref()?.downcast_ref::<rustls::Error>()?;
     let hint = match tls {
+        rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired) => {
+            " (the server requires a client certificate)"
+        }
         rustls::Error::AlertReceived(
-            rustls::AlertDescription::CertificateRequired
-            | rustls::AlertDescription::BadCertificate
+            rustls::AlertDescription::BadCertificate
             | rustls::AlertDescription::UnknownCA
             | rustls::AlertDescription::CertificateUnknown
-            | rustls::AlertDescription::HandshakeFailure,
-        ) => " (does the server require a client certificate?)",
+            | rustls::AlertDescription::CertificateExpired
+            | rustls::AlertDescription::CertificateRevoked
+            | rustls::AlertDescription::UnsupportedCertificate
+            | rustls::AlertDescription::AccessDenied,
+        ) => " (the server refused the client certificate)",
         _ => "",
     };
     Some(tls_failure(format!("TLS session failed: {tls}{hint}")))
@@ -367,6 +372,31 @@ mod tests {
             "{}",
             failure.message
         );
+    }
+
+    #[test]
+    fn an_alert_during_the_upgrade_is_told_as_tls() {
+        let alert = |what| {
+            let error = rustls::Error::AlertReceived(what);
+            tungstenite::Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, error))
+        };
+        let required = tls_failure_in(&alert(rustls::AlertDescription::CertificateRequired));
+        assert_eq!(
+            required.unwrap().message,
+            "TLS session failed: received fatal alert: CertificateRequired \
+             (the server requires a client certificate)"
+        );
+        let refused = tls_failure_in(&alert(rustls::AlertDescription::UnknownCA)).unwrap();
+        assert!(
+            refused
+                .message
+                .ends_with("(the server refused the client certificate)"),
+            "{}",
+            refused.message
+        );
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(tls_failure_in(&tungstenite::Error::Io(reset)).is_none());
+        assert!(tls_failure_in(&tungstenite::Error::ConnectionClosed).is_none());
     }
 
     #[test]

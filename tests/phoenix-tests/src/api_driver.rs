@@ -40,6 +40,12 @@ pub fn configure<R: Launch>(mut builder: api::Builder<R>, options: Options) -> a
     if let Some(ca) = options.ca_der {
         builder = builder.add_root_certificate(ca);
     }
+    if options.danger_accept_invalid_certs {
+        builder = builder.danger_accept_invalid_certs();
+    }
+    if let Some((chain, key)) = options.client_certificate {
+        builder = builder.client_certificate(chain, key);
+    }
     if let Some(bytes) = options.max_message_size {
         builder = builder.max_message_size(Some(bytes));
     }

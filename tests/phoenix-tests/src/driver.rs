@@ -52,7 +52,9 @@
 //! - [`Driver::connect`] returns at once (it runs inside the async harness):
 //!   connecting happens in the background, as `Client::builder(..).connect()`
 //!   does. Every field of [`Options`] is applied; `heartbeat: None` turns
-//!   heartbeats off, `ca_der` is an extra root certificate (DER).
+//!   heartbeats off, `ca_der` is an extra root certificate (DER),
+//!   `danger_accept_invalid_certs` and `client_certificate` go to the
+//!   builder's setters of those names.
 //! - [`TestClient::wait_connected`] / [`TestClient::wait_disconnected`]
 //!   look at the current status first, then wait at most `within`.
 //! - [`TestClient::channel`] subscribes to the channel's events before it
@@ -101,6 +103,10 @@ pub struct Options {
     pub rejoin: Backoff,
     /// An extra CA to trust (DER), for TLS scenarios.
     pub ca_der: Option<Vec<u8>>,
+    /// Accept any server certificate (`danger_accept_invalid_certs`).
+    pub danger_accept_invalid_certs: bool,
+    /// A client certificate chain and its PKCS#8 key (DER), for mutual TLS.
+    pub client_certificate: Option<(Vec<Vec<u8>>, Vec<u8>)>,
     /// Largest message accepted from the server (`None`: the driver's default).
     pub max_message_size: Option<usize>,
 }
@@ -119,6 +125,8 @@ impl Options {
             reconnect: Backoff::from_millis(&[20, 50, 100, 200]),
             rejoin: Backoff::from_millis(&[50, 100, 200]),
             ca_der: None,
+            danger_accept_invalid_certs: false,
+            client_certificate: None,
             max_message_size: None,
         }
     }

@@ -1,4 +1,7 @@
-//! Review tests: races and edge cases of the async API and the driver.
+//! Races and edge cases of the async API and the shared driver on tokio:
+//! a disconnect while connecting, a join that succeeds after timing out, a
+//! dropped join future, a peer that stops reading, a cast just before
+//! shutdown, a disconnect during backoff.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
