@@ -97,8 +97,9 @@
 //!     }
 //! }
 //!
-//! assert_eq!(log[0], Event::Connected);
-//! assert!(matches!(log[1], Event::Joined { channel, .. } if channel == lobby));
+//! assert_eq!(log[0], Event::Connecting { attempt: 1 });
+//! assert_eq!(log[1], Event::Connected);
+//! assert!(matches!(log[2], Event::Joined { channel, .. } if channel == lobby));
 //! assert!(log.iter().any(|e| matches!(
 //!     e,
 //!     Event::PushDone { push: p, outcome: PushOutcome::Reply { status, .. }, .. }

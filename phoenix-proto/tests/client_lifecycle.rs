@@ -183,3 +183,60 @@ fn the_context_join_returns_the_channel_already_on_the_topic() {
         .count();
     assert_eq!(joins, 1);
 }
+
+#[test]
+fn the_socket_keeps_a_tracked_channels_presence_across_rejoins() {
+    let mut sim = Sim::connected(Sim::config());
+    let ch = sim
+        .socket
+        .join(sim.now, "presence:1", Payload::empty())
+        .unwrap();
+    assert!(sim.socket.track_presence(ch));
+    sim.drain();
+    sim.recv(r#"["1","1","presence:1","phx_reply",{"response":{},"status":"ok"}]"#);
+    // The joiner's own diff comes before the state: held, no change yet.
+    sim.recv(r#"["1",null,"presence:1","presence_diff",{"joins":{"bob":{"metas":[{"phx_ref":"b1"}]}},"leaves":{}}]"#);
+    let changed = |events: &[Event]| {
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::PresenceChanged { .. }))
+            .count()
+    };
+    assert_eq!(changed(&sim.take_events()), 0);
+    sim.recv(r#"["1",null,"presence:1","presence_state",{"alice":{"metas":[{"phx_ref":"a1"}]}}]"#);
+    let events = sim.take_events();
+    assert_eq!(changed(&events), 1, "{events:?}");
+    let keys: Vec<&str> = sim.socket.presence(ch).unwrap().keys().collect();
+    assert_eq!(keys, ["alice", "bob"]);
+    // The connection drops; after the rejoin the new state replaces the list.
+    sim.take_wire();
+    sim.server_close(Some(1011));
+    sim.step();
+    sim.open();
+    let join_ref = sim
+        .take_wire()
+        .iter()
+        .find_map(|w| match w {
+            Wire::Text(t) if t.contains("phx_join") => {
+                let m = phoenix_proto::codec::decode_client_text(t).unwrap();
+                Some(m.join_ref.unwrap().into_owned())
+            }
+            _ => None,
+        })
+        .expect("a rejoin");
+    sim.recv(&format!(
+        r#"["{join_ref}","{join_ref}","presence:1","phx_reply",{{"response":{{}},"status":"ok"}}]"#
+    ));
+    sim.recv(&format!(
+        r#"["{join_ref}",null,"presence:1","presence_state",{{"carol":{{"metas":[{{"phx_ref":"c1"}}]}}}}]"#
+    ));
+    let events = sim.take_events();
+    let keys: Vec<&str> = sim.socket.presence(ch).unwrap().keys().collect();
+    assert_eq!(keys, ["carol"], "{join_ref} {events:?}");
+    // A channel that does not track presence keeps nothing.
+    let other = sim
+        .socket
+        .join(sim.now, "presence:2", Payload::empty())
+        .unwrap();
+    assert!(sim.socket.presence(other).is_none());
+}

@@ -2,6 +2,8 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+
+use crate::presence::Presence;
 use std::time::{Duration, Instant};
 
 use crate::codec::Payload;
@@ -40,6 +42,8 @@ pub(crate) struct Channel {
     pub(crate) reply_deadline: Option<Instant>,
     /// Ref of the leave in flight, forgotten with the channel.
     pub(crate) leave_ref: Option<Ref>,
+    /// The presence list, when the application asked the socket to keep it.
+    pub(crate) presence: Option<Box<Presence>>,
 }
 
 impl Channel {
@@ -55,6 +59,7 @@ impl Channel {
             held: VecDeque::new(),
             rejoin_deadline: None,
             reply_deadline: None,
+            presence: None,
             leave_ref: None,
         }
     }

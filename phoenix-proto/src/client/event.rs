@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::codec::{DecodeError, EncodeError, Payload};
+use crate::presence::PresenceChange;
 
 use super::ids::{ChannelId, PushId};
 
@@ -96,6 +97,19 @@ pub enum Event {
     MalformedFrame {
         /// What was wrong with it.
         error: DecodeError,
+    },
+    /// The presence list the socket keeps for a channel (see
+    /// [`Socket::track_presence`](super::Socket::track_presence)) changed;
+    /// the list is current ([`Socket::presence`](super::Socket::presence)).
+    /// The `presence_state` or `presence_diff` message follows as a
+    /// [`Event::Message`].
+    PresenceChanged {
+        /// The channel.
+        channel: ChannelId,
+        /// Its topic.
+        topic: Arc<str>,
+        /// Joins and leaves, in the order applied.
+        changes: Vec<PresenceChange>,
     },
     /// A heartbeat was answered: the round trip it took.
     Pong {

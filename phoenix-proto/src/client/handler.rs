@@ -50,6 +50,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::codec::{DecodeError, Payload};
+use crate::presence::{Presence, PresenceChange};
 
 use super::channel::ChannelState;
 use super::config::Secret;
@@ -139,6 +140,18 @@ impl<'a> Context<'a> {
             Err(JoinError::AlreadyJoined { channel }) => Ok(channel),
             other => other,
         }
+    }
+
+    /// Asks the socket to keep `channel`'s presence list in sync (see
+    /// [`Socket::track_presence`]); [`Handler::handle_presence`] hears
+    /// each change.
+    pub fn track_presence(&mut self, channel: ChannelId) -> bool {
+        self.socket.track_presence(channel)
+    }
+
+    /// The presence list kept for `channel`.
+    pub fn presence(&self, channel: ChannelId) -> Option<&Presence> {
+        self.socket.presence(channel)
     }
 
     /// See [`Socket::ping`].
@@ -328,6 +341,19 @@ pub trait Handler {
         Action::Continue
     }
 
+    /// The presence list kept for `channel` (see [`Context::track_presence`])
+    /// changed; read it whole with [`Context::presence`].
+    fn handle_presence(
+        &mut self,
+        ctx: &mut Context<'_>,
+        channel: ChannelId,
+        topic: Arc<str>,
+        changes: Vec<PresenceChange>,
+    ) -> Action {
+        let _ = (ctx, channel, topic, changes);
+        Action::Continue
+    }
+
     /// A heartbeat or a [`Context::ping`] was answered after `rtt`.
     fn handle_pong(&mut self, ctx: &mut Context<'_>, rtt: Duration, requested: bool) -> Action {
         let _ = (ctx, rtt, requested);
@@ -445,6 +471,11 @@ pub fn dispatch<H: Handler + ?Sized>(
         } => handler.handle_reply(ctx, channel, push, outcome),
         Event::MalformedFrame { error } => handler.handle_malformed_frame(ctx, error),
         Event::Pong { rtt, requested } => handler.handle_pong(ctx, rtt, requested),
+        Event::PresenceChanged {
+            channel,
+            topic,
+            changes,
+        } => handler.handle_presence(ctx, channel, topic, changes),
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::codec::Payload;
+use crate::presence::Presence;
 use crate::url::{Transport, auth_token_protocols, connection_url};
 
 use super::channel::{Channel, ChannelState};
@@ -141,7 +142,7 @@ struct SentWith {
 ///   [`channel_topic`](Self::channel_topic),
 ///   [`channel_for_topic`](Self::channel_for_topic),
 ///   [`pending_pushes`](Self::pending_pushes),
-///   [`last_rtt`](Self::last_rtt),
+///   [`last_rtt`](Self::last_rtt), [`presence`](Self::presence),
 ///   [`connect_request`](Self::connect_request).
 /// * **Commands** from the application: [`connect`](Self::connect),
 ///   [`disconnect`](Self::disconnect),
@@ -150,7 +151,7 @@ struct SentWith {
 ///   [`set_auth_token`](Self::set_auth_token), [`join`](Self::join),
 ///   [`join_with_timeout`](Self::join_with_timeout), [`leave`](Self::leave),
 ///   [`push`](Self::push), [`push_with_timeout`](Self::push_with_timeout),
-///   [`ping`](Self::ping).
+///   [`ping`](Self::ping), [`track_presence`](Self::track_presence).
 /// * **Inputs** from the driver: [`handle_connected`](Self::handle_connected),
 ///   [`handle_connect_failed`](Self::handle_connect_failed),
 ///   [`handle_message`](Self::handle_message),
@@ -196,6 +197,7 @@ struct SentWith {
 /// // The server answered.
 /// let reply = r#"["1","1","room:lobby","phx_reply",{"response":{},"status":"ok"}]"#;
 /// socket.handle_message(start, WireRef::Text(reply));
+/// assert_eq!(socket.poll_event(), Some(Event::Connecting { attempt: 1 }));
 /// assert_eq!(socket.poll_event(), Some(Event::Connected));
 /// assert!(matches!(socket.poll_event(), Some(Event::Joined { channel, .. }) if channel == lobby));
 ///
@@ -295,6 +297,28 @@ impl Socket {
     /// The round trip of the last answered heartbeat or ping.
     pub fn last_rtt(&self) -> Option<Duration> {
         self.last_rtt
+    }
+
+    /// The presence list the socket keeps for `channel`, if asked to with
+    /// [`track_presence`](Self::track_presence).
+    pub fn presence(&self, channel: ChannelId) -> Option<&Presence> {
+        self.channels.get(&channel)?.presence.as_deref()
+    }
+
+    /// Keeps `channel`'s presence list from now on: `presence_state` and
+    /// `presence_diff` are applied as they arrive (diffs held until the
+    /// state), the list is reset on every rejoin, and each change is told as
+    /// [`Event::PresenceChanged`](super::Event::PresenceChanged). Ask before
+    /// the join so the first state is not missed. `false` for a closed
+    /// channel.
+    pub fn track_presence(&mut self, channel: ChannelId) -> bool {
+        match self.channels.get_mut(&channel) {
+            Some(ch) => {
+                ch.presence.get_or_insert_with(Box::default);
+                true
+            }
+            None => false,
+        }
     }
 
     /// How many pushes await an outcome.

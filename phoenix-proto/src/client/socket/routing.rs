@@ -1,6 +1,7 @@
 //! Incoming frames: replies routed by ref, messages by topic, and the
 //! join_ref check that keeps stale frames away from the application.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::codec::{Message, PHOENIX_TOPIC, PHX_CLOSE, PHX_ERROR, Reply};
@@ -81,6 +82,26 @@ impl Socket {
         }
     }
 
+    /// Applies a presence message to the channel's list when it keeps one,
+    /// and tells what changed (before the message itself).
+    fn track_presence_message(&mut self, id: ChannelId, topic: &Arc<str>, message: &Message<'_>) {
+        let Some(presence) = self.channels.get_mut(&id).and_then(|c| c.presence.as_mut()) else {
+            return;
+        };
+        match presence.handle_message(&message.event, &message.payload) {
+            // A diff held until the state changes nothing yet.
+            Ok(Some(changes)) if presence.is_synced() => {
+                self.events.push_back(Event::PresenceChanged {
+                    channel: id,
+                    topic: topic.clone(),
+                    changes,
+                });
+            }
+            Ok(_) => {}
+            Err(error) => self.events.push_back(Event::MalformedFrame { error }),
+        }
+    }
+
     fn pong(&mut self, rtt: Duration, requested: bool) {
         self.last_rtt = Some(rtt);
         self.events.push_back(Event::Pong { rtt, requested });
@@ -110,6 +131,10 @@ impl Socket {
         if reply.is_ok() {
             ch.state = ChannelState::Joined;
             ch.rejoin_attempts = 0;
+            // A (re)joined channel gets a new presence state.
+            if let Some(presence) = ch.presence.as_mut() {
+                presence.reset();
+            }
             let rejoin = ch.joined_once;
             ch.joined_once = true;
             let held: Vec<PushId> = ch.held.drain(..).collect();
@@ -194,9 +219,11 @@ impl Socket {
             },
             _ => {
                 if state != ChannelState::Errored {
+                    let topic = ch.topic.clone();
+                    self.track_presence_message(id, &topic, &message);
                     self.events.push_back(Event::Message {
                         channel: id,
-                        topic: ch.topic.clone(),
+                        topic,
                         event: message.event.into_owned(),
                         payload: message.payload.into_owned(),
                     });
