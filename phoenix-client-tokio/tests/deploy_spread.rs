@@ -5,7 +5,12 @@
 //! restart" close. Prints the spread (it is written down in
 //! phoenix-proto/PROTOCOL.md section 7.3) and asserts only what jitter must
 //! give: not everyone at once.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::time::{Duration, Instant};
 

@@ -102,8 +102,7 @@ impl ClientCertificate {
     /// # Errors
     /// rcgen failed to make a key or a certificate.
     pub fn from_an_unknown_ca(name: &str) -> io::Result<ClientCertificate> {
-        let (_, issuer) = new_ca("an unknown CA")?;
-        ClientCertificate::signed_by(name, &issuer)
+        ClientCertificate::signed_by(name, &new_ca("an unknown CA")?.issuer)
     }
 
     fn signed_by(name: &str, issuer: &Issuer<'_, KeyPair>) -> io::Result<ClientCertificate> {
@@ -126,8 +125,15 @@ fn other(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(e.to_string())
 }
 
-/// A self-signed CA named `name`: its certificate (DER, PEM) and issuer.
-fn new_ca(name: &str) -> io::Result<((Vec<u8>, String), Issuer<'static, KeyPair>)> {
+/// A self-signed CA: its certificate and the issuer that signs with its key.
+struct Ca {
+    der: Vec<u8>,
+    pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+/// A new self-signed CA named `name`.
+fn new_ca(name: &str) -> io::Result<Ca> {
     let ca_key = KeyPair::generate().map_err(other)?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(other)?;
     ca_params.distinguished_name.push(DnType::CommonName, name);
@@ -138,8 +144,11 @@ fn new_ca(name: &str) -> io::Result<((Vec<u8>, String), Issuer<'static, KeyPair>
         KeyUsagePurpose::DigitalSignature,
     ];
     let ca_cert = ca_params.self_signed(&ca_key).map_err(other)?;
-    let certificate = (ca_cert.der().to_vec(), ca_cert.pem());
-    Ok((certificate, Issuer::new(ca_params, ca_key)))
+    Ok(Ca {
+        der: ca_cert.der().to_vec(),
+        pem: ca_cert.pem(),
+        issuer: Issuer::new(ca_params, ca_key),
+    })
 }
 
 /// Generates a CA and a server certificate, and the rustls server config
@@ -148,7 +157,11 @@ fn new_ca(name: &str) -> io::Result<((Vec<u8>, String), Issuer<'static, KeyPair>
 pub(crate) fn generate(
     config: &ServerConfig,
 ) -> io::Result<(TlsMaterial, Arc<rustls::ServerConfig>)> {
-    let ((ca_der, ca_pem), issuer) = new_ca("phoenix-test-server CA")?;
+    let Ca {
+        der: ca_der,
+        pem: ca_pem,
+        issuer,
+    } = new_ca("phoenix-test-server CA")?;
 
     let key = KeyPair::generate().map_err(other)?;
     let mut params = CertificateParams::new(config.tls_cert_names.clone()).map_err(other)?;
