@@ -1447,6 +1447,54 @@ fn live_presence_messages_are_delivered_in_order() {
     a.finish();
 }
 
+/// The same recording seen through the presence list the socket keeps
+/// (`track_presence`): alice's list follows bob joining, leaving, joining
+/// again and going away, each change reported.
+#[test]
+fn live_presence_list_follows_the_recording() {
+    let topic = "presence:lobby";
+    let mut a = Replay::live("presence", "A", quiet_config().param("user_id", "alice"));
+    a.open();
+    let cha = a.join(topic, "{}");
+    assert!(a.sim.socket.track_presence(cha));
+    a.out();
+    a.feed();
+    let keys = |a: &Replay| -> Vec<String> {
+        a.sim
+            .socket
+            .presence(cha)
+            .map(|p| p.keys().map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
+    let changes = |a: &mut Replay| {
+        a.events()
+            .into_iter()
+            .filter(|e| matches!(e, Event::PresenceChanged { .. }))
+            .count()
+    };
+    // The own diff is held until the state; then one change.
+    a.feed();
+    assert_eq!(changes(&mut a), 0);
+    assert!(keys(&a).is_empty());
+    a.feed();
+    assert_eq!(changes(&mut a), 1);
+    assert_eq!(keys(&a), ["alice"]);
+    // bob joins, leaves, joins again, goes away.
+    for expected in [
+        &["alice", "bob"][..],
+        &["alice"],
+        &["alice", "bob"],
+        &["alice"],
+    ] {
+        a.feed();
+        assert_eq!(changes(&mut a), 1);
+        assert_eq!(keys(&a), expected);
+    }
+    a.client_close();
+    a.events();
+    a.finish();
+}
+
 #[test]
 fn live_v1_connect() {
     let mut config = Sim::config();
