@@ -159,3 +159,57 @@ proptest! {
         prop_assert_eq!(refs(&held), refs(&fresh));
     }
 }
+
+/// The Phoenix 1.8 modules recording (S19): what connection A receives,
+/// applied to a presence list, follows bob joining, updating his meta (a
+/// join of the new `phx_ref` with a leave of the old), leaving, rejoining
+/// and being disconnected.
+#[test]
+fn the_phoenix_1_8_presence_recording_through_the_list() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/transcripts/phoenix-1.8-modules/server_presence_v1.txt"
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    let section = text
+        .split("=== ")
+        .find(|s| s.starts_with("S19"))
+        .expect("section S19");
+    let mut presence = Presence::new();
+    let mut seen = Vec::new();
+    for line in section.lines() {
+        let Some(frame) = line.strip_prefix("A S->C ") else {
+            continue;
+        };
+        let frame: Value = serde_json::from_str(frame).unwrap();
+        let event = frame[3].as_str().unwrap();
+        let payload = Payload::json(&frame[4]).unwrap();
+        if presence.handle_message(event, &payload).unwrap().is_some() && presence.is_synced() {
+            let list: Vec<(String, Vec<String>)> = presence
+                .list()
+                .map(|(key, entry)| {
+                    let statuses = entry
+                        .metas
+                        .iter()
+                        .map(|m| m["status"].as_str().unwrap().to_owned())
+                        .collect();
+                    (key.to_owned(), statuses)
+                })
+                .collect();
+            seen.push(list);
+        }
+    }
+    let alice = || ("alice".to_owned(), vec!["online".to_owned()]);
+    let bob = |status: &str| ("bob".to_owned(), vec![status.to_owned()]);
+    assert_eq!(
+        seen,
+        [
+            vec![alice()],                // the state (the own diff was held)
+            vec![alice(), bob("online")], // bob joins
+            vec![alice(), bob("away")],   // bob's meta update: one meta
+            vec![alice()],                // bob leaves
+            vec![alice(), bob("online")], // bob rejoins
+            vec![alice()],                // bob's socket is disconnected
+        ]
+    );
+}
