@@ -104,6 +104,13 @@ impl TestServer {
             .is_some()
     }
 
+    /// Updates the presence metas of `key` on `topic` with `fields` (like
+    /// `Presence.update/4`: new `phx_ref`, `phx_ref_prev`) and broadcasts the
+    /// diffs; returns how many metas changed. A control, not a fixture event.
+    pub fn update_presence(&self, topic: &str, key: &str, fields: serde_json::Value) -> usize {
+        self.hub.presence_update(topic, key, &fields)
+    }
+
     /// [`close_connection`](Self::close_connection) for every connection; returns how many.
     pub fn close_all(&self, code: u16, reason: &str) -> usize {
         let mut n = 0;

@@ -312,6 +312,18 @@ impl Hub {
         st.presence.state(topic)
     }
 
+    /// Updates the metas of `key` on `topic` and broadcasts the diffs (a
+    /// join of the new meta with a leave of the old, as Phoenix does).
+    pub(crate) fn presence_update(&self, topic: &str, key: &str, fields: &Value) -> usize {
+        let mut st = self.lock();
+        let changed = st.presence.update(topic, key, fields);
+        for (old, new) in &changed {
+            let diff = presence::diff(Some((key, new)), Some((key, old)));
+            broadcast_locked(&st, topic, "presence_diff", Payload::Json(diff));
+        }
+        changed.len()
+    }
+
     /// Removes every presence of channel `chan_id` and broadcasts leave diffs.
     pub(crate) fn presence_untrack(&self, chan_id: u64) {
         let mut st = self.lock();

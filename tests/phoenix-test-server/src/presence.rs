@@ -43,6 +43,31 @@ impl Presence {
         gone
     }
 
+    /// `Presence.update/4`: every meta of `key` on `topic` gets the fields
+    /// of `fields`, a new `phx_ref` and `phx_ref_prev`; returns each meta's
+    /// (old, new).
+    pub(crate) fn update(&mut self, topic: &str, key: &str, fields: &Value) -> Vec<(Value, Value)> {
+        let mut changed = Vec::new();
+        for e in self
+            .entries
+            .iter_mut()
+            .filter(|e| e.topic == topic && e.key == key)
+        {
+            let old = e.meta.clone();
+            let mut new = old.clone();
+            if let (Some(new), Some(fields)) = (new.as_object_mut(), fields.as_object()) {
+                for (k, v) in fields {
+                    new.insert(k.clone(), v.clone());
+                }
+                new.insert("phx_ref_prev".into(), old["phx_ref"].clone());
+                new.insert("phx_ref".into(), Value::String(new_phx_ref()));
+            }
+            e.meta = new.clone();
+            changed.push((old, new));
+        }
+        changed
+    }
+
     /// `Presence.list/1`: `{key: {"metas": [meta, …]}, …}` for a topic.
     pub(crate) fn state(&self, topic: &str) -> Value {
         let mut out = Map::new();

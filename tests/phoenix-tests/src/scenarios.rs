@@ -2321,6 +2321,52 @@ pub async fn presence_handle_keeps_the_list<D: Driver>(scope: &Scope<D>) -> Scen
     Ok(Outcome::Passed)
 }
 
+/// A meta update (a join of the new `phx_ref` with a leave of the old one)
+/// keeps the key with its one, updated meta.
+pub async fn presence_handle_follows_meta_updates<D: Driver>(scope: &Scope<D>) -> Scenario {
+    let env = scope.default_server().await;
+    let server = match env.server("update_presence") {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    let topic = unique("presence:");
+    let alice = scope.connect(env.options().param("user_id", "alice"));
+    let channel = alice.channel(&topic, json!({}));
+    let presence = channel.presence();
+    let mut changes = presence.events();
+    channel.join().await.map_err(|e| format!("{e:?}"))?;
+    let bob = scope.connect(env.options().param("user_id", "bob"));
+    let bob_channel = bob.channel(&topic, json!({}));
+    bob_channel
+        .join()
+        .await
+        .map_err(|e| format!("bob: {e:?}"))?;
+    presence_keys_become(&presence, &mut changes, &["alice", "bob"]).await?;
+    check(
+        server.update_presence(&topic, "bob", json!({"status": "away"})) == 1,
+        "one meta updated",
+    )?;
+    let deadline = Instant::now() + PROMPT;
+    loop {
+        let metas = presence.get("bob").map(|e| e.metas).unwrap_or_default();
+        if metas.len() == 1 && metas[0]["status"] == "away" {
+            break;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if time::timeout(left, changes.recv())
+            .await
+            .ok()
+            .flatten()
+            .is_none()
+        {
+            return Err(format!("bob's metas after the update: {metas:?}"));
+        }
+    }
+    let keys: Vec<String> = presence.list().into_iter().map(|(k, _)| k).collect();
+    check(keys == ["alice", "bob"], format!("keys {keys:?}"))?;
+    Ok(Outcome::Passed)
+}
+
 /// After a reconnect the presence list is rebuilt from the new state: the
 /// application does nothing, and the list is right again.
 pub async fn presence_handle_resets_on_rejoin<D: Driver>(scope: &Scope<D>) -> Scenario {
@@ -2691,6 +2737,8 @@ macro_rules! all_scenarios {
             slow_link_stays_connected => "needs the embedded test server's fault proxy",
             presence_handle_keeps_the_list,
             presence_handle_resets_on_rejoin => "needs the embedded test server's drop_all",
+            presence_handle_follows_meta_updates
+                => "needs the embedded test server's update_presence",
             socket_events_tell_every_transition
                 => "needs the embedded test server's drop_all and send_malformed",
             join_times_out_without_a_connection,
