@@ -59,7 +59,8 @@ impl Presence {
                 for (k, v) in fields {
                     new.insert(k.clone(), v.clone());
                 }
-                new.insert("phx_ref_prev".into(), old["phx_ref"].clone());
+                let prev = old.get("phx_ref").cloned().unwrap_or(Value::Null);
+                new.insert("phx_ref_prev".into(), prev);
                 new.insert("phx_ref".into(), Value::String(new_phx_ref()));
             }
             e.meta = new.clone();
