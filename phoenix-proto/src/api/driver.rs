@@ -167,7 +167,7 @@ impl<R: Runtime> Driver<R> {
                             // RFC 6455 5.5.1: answer the close (tungstenite
                             // queued the reply; closing flushes it).
                             if let Some(ws) = self.conn.take() {
-                                self.close_in_background(ws, 1000, String::new());
+                                self.answer_close_in_background(ws);
                             }
                         }
                         Fed::Gone => self.conn = None,
@@ -352,6 +352,17 @@ impl<R: Runtime> Driver<R> {
                 reason: reason.into(),
             };
             let _ = timeout(&runtime, Duration::from_secs(2), ws.close(Some(frame))).await;
+        }));
+    }
+
+    /// Answers the server's close frame in the background: tungstenite
+    /// queued the answer when it read the close; the sink's close sends it
+    /// and completes the handshake (sending a new close frame would be
+    /// refused in that state).
+    fn answer_close_in_background(&self, mut ws: WsStream) {
+        let runtime = self.runtime.clone();
+        self.runtime.spawn(Box::pin(async move {
+            let _ = timeout(&runtime, Duration::from_secs(2), SinkExt::close(&mut ws)).await;
         }));
     }
 }

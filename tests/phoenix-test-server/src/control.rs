@@ -72,6 +72,8 @@ pub struct ServerStats {
     pub frames_received: u64,
     /// Data frames written to WebSocket clients.
     pub frames_sent: u64,
+    /// Close frames of this server that a client answered with its own.
+    pub closes_answered: u64,
 }
 
 /// The text sent by [`TestServer::send_malformed`]: not a JSON array, so a

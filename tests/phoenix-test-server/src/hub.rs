@@ -113,6 +113,7 @@ pub(crate) struct Hub {
     next_id: AtomicU64,
     pub(crate) frames_received: AtomicU64,
     pub(crate) frames_sent: AtomicU64,
+    pub(crate) closes_answered: AtomicU64,
     /// Server-wide outgoing delay in ms.
     pub(crate) global_delay_ms: AtomicU64,
     changes: watch::Sender<u64>,
@@ -128,6 +129,7 @@ impl Hub {
             next_id: AtomicU64::new(1),
             frames_received: AtomicU64::new(0),
             frames_sent: AtomicU64::new(0),
+            closes_answered: AtomicU64::new(0),
             global_delay_ms: AtomicU64::new(0),
             changes: watch::channel(0).0,
             longpoll: crate::longpoll::Registry::default(),
@@ -198,6 +200,10 @@ impl Hub {
         }
     }
 
+    pub(crate) fn note_close_answered(&self) {
+        self.closes_answered.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn note_frame_sent(&self) {
         self.frames_sent.fetch_add(1, Ordering::Relaxed);
     }
@@ -211,6 +217,7 @@ impl Hub {
             connections_refused: st.refused,
             frames_received: self.frames_received.load(Ordering::Relaxed),
             frames_sent: self.frames_sent.load(Ordering::Relaxed),
+            closes_answered: self.closes_answered.load(Ordering::Relaxed),
         }
     }
 

@@ -235,9 +235,14 @@ pub(crate) async fn serve<S>(
     match end {
         End::Closed => {
             session.terminate().await;
-            // Let the client answer the close handshake (bounded).
+            // Let the client answer the close handshake (bounded), and
+            // count the clients that do (RFC 6455 5.5.1).
             let _ = timeout(Duration::from_secs(1), async {
-                while conn.ws.next().await.is_some() {}
+                while let Some(item) = conn.ws.next().await {
+                    if let Ok(Message::Close(_)) = item {
+                        hub.note_close_answered();
+                    }
+                }
             })
             .await;
         }

@@ -2367,6 +2367,39 @@ pub async fn presence_handle_follows_meta_updates<D: Driver>(scope: &Scope<D>) -
     Ok(Outcome::Passed)
 }
 
+/// The server's close frame is answered with the client's own (RFC 6455
+/// 5.5.1) before the client reconnects, so the server records a clean close
+/// rather than 1006.
+pub async fn server_close_is_answered<D: Driver>(scope: &Scope<D>) -> Scenario {
+    let env = scope.default_server().await;
+    let server = match env.server("close_all and stats") {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    let (client, _channel) = joined(scope, &env, &unique("echo:bye")).await?;
+    check(server.close_all(1001, "going away") == 1, "one connection")?;
+    let reason = client.wait_disconnected(PROMPT).await?;
+    check(
+        matches!(
+            reason,
+            DisconnectReason::Closed {
+                code: Some(1001),
+                ..
+            }
+        ),
+        format!("{reason:?}"),
+    )?;
+    let deadline = Instant::now() + PROMPT;
+    while server.stats().closes_answered < 1 {
+        check(
+            Instant::now() < deadline,
+            "the server's close was not answered",
+        )?;
+        time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(Outcome::Passed)
+}
+
 /// After a reconnect the presence list is rebuilt from the new state: the
 /// application does nothing, and the list is right again.
 pub async fn presence_handle_resets_on_rejoin<D: Driver>(scope: &Scope<D>) -> Scenario {
@@ -2739,6 +2772,7 @@ macro_rules! all_scenarios {
             presence_handle_resets_on_rejoin => "needs the embedded test server's drop_all",
             presence_handle_follows_meta_updates
                 => "needs the embedded test server's update_presence",
+            server_close_is_answered => "needs the embedded test server's close_all and stats",
             socket_events_tell_every_transition
                 => "needs the embedded test server's drop_all and send_malformed",
             join_times_out_without_a_connection,
