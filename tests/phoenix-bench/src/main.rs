@@ -28,12 +28,15 @@ OPTIONS:
     --clients A,B        only these clients (floor, tokio-callback, tokio-async,
                          async-std-callback, async-std-async, blocking-callback,
                          blocking-api, phoenix-chan, pcc, phoenix-js)
-    --cells A,B          only these workloads (seq, pipe, recv, idle)
+    --cells A,B          only these workloads (seq, pipe, recv, flood, idle)
     --sockets N,M        idle socket counts (default 1000,10000)
     --seq N              sequential pushes (default 10000, after 100 to warm up)
     --pipe N             pipelined pushes (default 100000)
     --inflight N         pipelined pushes in flight (default 1000)
     --recv N             server pushes received (default 100000)
+    --flood N            server pushes of the flood into a slow reader, run by our
+                         clients only; the reader sleeps 1 ms every 1,000 messages and
+                         checks their order (default 1000000; quick 10000; 0: no flood)
     --timeout SECONDS    limit of one client process (default 300; quick 60)
     --no-codec           skip `cargo bench -p phoenix-proto --bench codec`
     --markdown PATH      write the generated section of this file (default BENCHMARKS.md,
@@ -57,6 +60,7 @@ struct Options {
     pipe: Option<u64>,
     inflight: Option<u64>,
     recv: Option<u64>,
+    flood: Option<u64>,
     timeout: Option<u64>,
     codec: bool,
     markdown: Option<PathBuf>,
@@ -86,6 +90,7 @@ fn parse(args: &[String]) -> Result<Options, Error> {
         pipe: None,
         inflight: None,
         recv: None,
+        flood: None,
         timeout: None,
         codec: true,
         markdown: None,
@@ -120,6 +125,7 @@ fn parse(args: &[String]) -> Result<Options, Error> {
             "--pipe" => o.pipe = Some(value()?.parse()?),
             "--inflight" => o.inflight = Some(value()?.parse()?),
             "--recv" => o.recv = Some(value()?.parse()?),
+            "--flood" => o.flood = Some(value()?.parse()?),
             "--timeout" => o.timeout = Some(value()?.parse()?),
             "--markdown" => o.markdown = Some(value()?.into()),
             "--svg" => o.svg = Some(value()?.into()),
@@ -217,6 +223,11 @@ fn bench_command(args: &[String]) -> Result<ExitCode, Error> {
         pipe_count: options.pipe.unwrap_or(if quick { 2_000 } else { 100_000 }),
         inflight: options.inflight.unwrap_or(if quick { 100 } else { 1_000 }),
         recv_count: options.recv.unwrap_or(if quick { 2_000 } else { 100_000 }),
+        flood_count: options
+            .flood
+            .unwrap_or(if quick { 10_000 } else { 1_000_000 }),
+        flood_pause_every: 1_000,
+        flood_pause_us: 1_000,
         idle_sockets: options
             .sockets
             .clone()

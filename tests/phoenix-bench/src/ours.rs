@@ -16,8 +16,8 @@ use futures_channel::oneshot;
 use futures_util::future::join_all;
 use futures_util::{StreamExt, stream};
 use phoenix_bench_probe::{
-    Args, BODY, ECHO_EVENT, Error, ITEM_EVENT, Latency, MANY_EVENT, Meter, Report, TOPIC, Workload,
-    idle_topic, rss_kib,
+    Args, BODY, ECHO_EVENT, Error, FloodCheck, ITEM_EVENT, Latency, MANY_EVENT, Meter, Report,
+    TOPIC, Workload, idle_topic, rss_kib,
 };
 use phoenix_proto::api::{
     Builder, Channel, ChannelEvent, ChannelEvents, Client, HandlerSocket, Launch,
@@ -89,6 +89,34 @@ pub async fn async_api<R: Launch + Default>(args: &Args, sleep: Sleep) -> Result
             }
             Ok(Report::new(workload, count, meter.stop()?))
         }
+        Workload::Flood {
+            count,
+            pause_every,
+            pause,
+        } => {
+            let (_client, channel, mut events) = joined::<R>(&args.url, TOPIC).await?;
+            let many = Payload::json(&serde_json::json!({ "n": count }))?;
+            let rss_before = rss_kib()?;
+            let meter = Meter::start()?;
+            channel.cast(MANY_EVENT, many).await?;
+            let mut check = FloodCheck::new(count, pause_every);
+            while !check.done() {
+                match events.recv().await {
+                    Some(ChannelEvent::Message { event, payload }) if event == ITEM_EVENT => {
+                        let item = payload.as_json().ok_or("flood: a binary item")?;
+                        if check.item(item)? {
+                            // The slow reader: the socket's task runs on,
+                            // fills the channel's queue and stops reading.
+                            sleep(pause).await;
+                        }
+                    }
+                    Some(ChannelEvent::Message { .. }) => {}
+                    Some(other) => return Err(format!("unexpected channel event {other:?}").into()),
+                    None => return Err("the channel closed".into()),
+                }
+            }
+            flood_report(workload, count, &meter, rss_before)
+        }
         Workload::Idle { sockets, settle } => {
             let rss_before = rss_kib()?;
             let meter = Meter::start()?;
@@ -113,6 +141,20 @@ pub async fn async_api<R: Launch + Default>(args: &Args, sleep: Sleep) -> Result
             Ok(report)
         }
     }
+}
+
+/// The report of a flood, once its memory is checked.
+fn flood_report(
+    workload: &Workload,
+    count: u64,
+    meter: &Meter,
+    rss_before: u64,
+) -> Result<Report, Error> {
+    let mut report = Report::new(workload, count, meter.stop()?);
+    FloodCheck::check_memory(rss_before)?;
+    report.rss_before_kib = Some(rss_before);
+    report.rss_after_kib = Some(rss_kib()?);
+    Ok(report)
 }
 
 async fn joined<R: Launch + Default>(
@@ -161,6 +203,22 @@ pub async fn callback<R: Launch + Default>(args: &Args, sleep: Sleep) -> Result<
             let meter = Meter::start()?;
             run_job(&socket, Job::Recv { count }).await?;
             Ok(Report::new(workload, count, meter.stop()?))
+        }
+        Workload::Flood {
+            count,
+            pause_every,
+            pause,
+        } => {
+            let socket = joined_handler::<R>(&args.url, TOPIC).await?;
+            let rss_before = rss_kib()?;
+            let meter = Meter::start()?;
+            let job = Job::Flood {
+                count,
+                pause_every,
+                pause,
+            };
+            run_job(&socket, job).await?;
+            flood_report(workload, count, &meter, rss_before)
         }
         Workload::Idle { sockets, settle } => {
             let rss_before = rss_kib()?;
@@ -225,6 +283,17 @@ pub enum Job {
         /// Server pushes.
         count: u64,
     },
+    /// A `many` push, then `count` server pushes read slowly: the callback
+    /// sleeps `pause` (blocking the socket's loop, as a slow callback
+    /// does) after every `pause_every` of them, and checks their order.
+    Flood {
+        /// Server pushes.
+        count: u64,
+        /// Pushes between pauses.
+        pause_every: u64,
+        /// Each pause.
+        pause: Duration,
+    },
 }
 
 /// Where a finished [`Job`] reports: the latencies of a `Seq` job (empty
@@ -254,6 +323,10 @@ enum Running {
     },
     Recv {
         left: u64,
+    },
+    Flood {
+        check: FloodCheck,
+        pause: Duration,
     },
 }
 
@@ -347,6 +420,23 @@ impl BenchHandler {
                     }
                 }
                 if first == 0 {
+                    self.finish();
+                }
+            }
+            Job::Flood {
+                count,
+                pause_every,
+                pause,
+            } => {
+                let check = FloodCheck::new(count, pause_every);
+                self.running = Some((Running::Flood { check, pause }, done));
+                match Payload::json(&serde_json::json!({ "n": count })) {
+                    Ok(many) => {
+                        self.push(ctx, MANY_EVENT, many);
+                    }
+                    Err(error) => self.fail(error.to_string()),
+                }
+                if count == 0 {
                     self.finish();
                 }
             }
@@ -459,16 +549,35 @@ impl Handler for BenchHandler {
         _channel: ChannelId,
         _topic: Arc<str>,
         event: String,
-        _payload: Payload<'static>,
+        payload: Payload<'static>,
     ) -> Action {
         if event != ITEM_EVENT {
             return Action::Continue;
         }
-        if let Some((Running::Recv { left }, _)) = &mut self.running {
-            *left = left.saturating_sub(1);
-            if *left == 0 {
-                self.finish();
+        match &mut self.running {
+            Some((Running::Recv { left }, _)) => {
+                *left = left.saturating_sub(1);
+                if *left == 0 {
+                    self.finish();
+                }
             }
+            Some((Running::Flood { check, pause }, _)) => {
+                let checked = check.item(payload.as_json().unwrap_or("<binary>"));
+                let (pause, done) = (*pause, check.done());
+                match checked {
+                    // The slow reader: the socket's loop waits with it.
+                    Ok(true) => std::thread::sleep(pause),
+                    Ok(false) => {}
+                    Err(error) => {
+                        self.fail(error.to_string());
+                        return Action::Continue;
+                    }
+                }
+                if done {
+                    self.finish();
+                }
+            }
+            _ => {}
         }
         Action::Continue
     }
@@ -508,7 +617,7 @@ impl Handler for BenchHandler {
                 }
             }
             // The `many` push's own reply, after the items.
-            Some((Running::Recv { .. }, _)) | None => {}
+            Some((Running::Recv { .. } | Running::Flood { .. }, _)) | None => {}
         }
         Action::Continue
     }

@@ -70,6 +70,10 @@ fn columns(file: &BenchFile) -> Vec<Column> {
         column("receive CPU s/100k", "recv", Metric::CpuPer100k),
         column("peak RSS MiB (pipelined)", "pipe", Metric::PeakRssMib),
     ];
+    if file.samples.iter().any(|s| s.cell == "flood") {
+        columns.push(column("flood msg/s", "flood", Metric::Rate));
+        columns.push(column("flood peak RSS MiB", "flood", Metric::PeakRssMib));
+    }
     for sockets in &file.params.idle_sockets {
         let cell = BenchFile::idle_cell(*sockets);
         columns.push(column(

@@ -76,6 +76,15 @@ pub struct Params {
     pub inflight: u64,
     /// Server pushes received.
     pub recv_count: u64,
+    /// Server pushes of the flood into a slow reader (our clients only).
+    #[serde(default)]
+    pub flood_count: u64,
+    /// The flood's reader pauses after this many messages ...
+    #[serde(default)]
+    pub flood_pause_every: u64,
+    /// ... for this long, in µs.
+    #[serde(default)]
+    pub flood_pause_us: u64,
     /// Idle socket counts, one cell each.
     pub idle_sockets: Vec<u64>,
     /// Wait after the last join before memory is read, in ms.

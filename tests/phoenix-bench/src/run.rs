@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use phoenix_bench_probe::{CpuTime, Error, Report};
 
-use crate::clients::{ClientSpec, Launcher};
+use crate::clients::{ClientSpec, Launcher, Role};
 use crate::results::{ClientEntry, Failure, Params, Sample};
 
 /// Where things are.
@@ -72,13 +72,23 @@ impl Paths {
     }
 }
 
-/// One workload size, run by every client.
+/// One workload size, run by every client (or by ours alone).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cell {
-    /// Its name in the results (`seq`, `pipe`, `recv`, `idle1000`).
+    /// Its name in the results (`seq`, `pipe`, `recv`, `flood`, `idle1000`).
     pub name: String,
     /// The workload's arguments.
     pub args: Vec<String>,
+    /// Run by our clients only (the flood, which checks our drivers'
+    /// back-pressure policy; the other clients do not implement it).
+    pub ours_only: bool,
+}
+
+impl Cell {
+    /// Whether `client` runs this cell.
+    pub fn runs(&self, client: &ClientSpec) -> bool {
+        !self.ours_only || matches!(client.role, Role::OursCallback | Role::OursApi)
+    }
 }
 
 impl Cell {
@@ -87,6 +97,7 @@ impl Cell {
         let cell = |name: String, args: &[&str]| Cell {
             name,
             args: args.iter().map(|a| (*a).to_owned()).collect(),
+            ours_only: false,
         };
         let mut cells = vec![
             cell(
@@ -121,6 +132,24 @@ impl Cell {
                 ],
             ),
         ];
+        if params.flood_count > 0 {
+            cells.push(Cell {
+                ours_only: true,
+                ..cell(
+                    "flood".into(),
+                    &[
+                        "--workload",
+                        "flood",
+                        "--count",
+                        &params.flood_count.to_string(),
+                        "--pause-every",
+                        &params.flood_pause_every.to_string(),
+                        "--pause-us",
+                        &params.flood_pause_us.to_string(),
+                    ],
+                )
+            });
+        }
         for sockets in &params.idle_sockets {
             cells.push(cell(
                 crate::results::BenchFile::idle_cell(*sockets),
@@ -435,6 +464,9 @@ pub fn run_all(
                 else {
                     continue;
                 };
+                if !cell.runs(spec) {
+                    continue;
+                }
                 match run_process(program, args, url, cell, timeout) {
                     Ok(outcome) => {
                         eprintln!(
@@ -474,6 +506,16 @@ pub fn run_all(
 /// One line about a report, for the progress log.
 fn summary(report: &Report) -> String {
     let count = report.count as f64;
+    if report.workload == "flood" {
+        return format!(
+            "{} messages in order in {:.2} s ({:.0} msg/s), RSS {:.1} MiB before, peak {:.1} MiB",
+            report.count,
+            report.wall_s,
+            count / report.wall_s,
+            report.rss_before_kib.unwrap_or(0) as f64 / 1024.0,
+            report.peak_rss_kib as f64 / 1024.0
+        );
+    }
     match (
         report.latency_us,
         report.rss_after_kib,
@@ -511,12 +553,27 @@ mod tests {
             pipe_count: 20,
             inflight: 5,
             recv_count: 30,
+            flood_count: 40,
+            flood_pause_every: 10,
+            flood_pause_us: 100,
             idle_sockets: vec![7, 9],
             settle_ms: 1,
             server: "mock".into(),
         };
-        let names: Vec<String> = Cell::all(&params).into_iter().map(|c| c.name).collect();
-        assert_eq!(names, ["seq", "pipe", "recv", "idle7", "idle9"]);
+        let cells = Cell::all(&params);
+        let names: Vec<&str> = cells.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["seq", "pipe", "recv", "flood", "idle7", "idle9"]);
+        let flood = cells.iter().find(|c| c.name == "flood").unwrap();
+        assert!(flood.ours_only && flood.args.contains(&"--pause-every".to_owned()));
+        let floor = crate::clients::find("floor").unwrap();
+        let ours = crate::clients::find("tokio-async").unwrap();
+        assert!(!flood.runs(floor) && flood.runs(ours));
+        assert!(
+            cells
+                .iter()
+                .filter(|c| c.name != "flood")
+                .all(|c| c.runs(floor))
+        );
         assert_eq!(tail("a\n\nb\nc\n", 2), "b | c");
     }
 }

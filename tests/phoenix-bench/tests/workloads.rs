@@ -17,7 +17,7 @@ fn sleep(duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
     Box::pin(tokio::time::sleep(duration))
 }
 
-fn workloads() -> [Workload; 4] {
+fn workloads() -> [Workload; 5] {
     [
         Workload::Seq {
             count: 20,
@@ -28,6 +28,11 @@ fn workloads() -> [Workload; 4] {
             inflight: 50,
         },
         Workload::Recv { count: 500 },
+        Workload::Flood {
+            count: 3_000,
+            pause_every: 1_000,
+            pause: Duration::from_millis(1),
+        },
         Workload::Idle {
             sockets: 5,
             settle: Duration::from_millis(10),
@@ -51,6 +56,10 @@ fn check(report: &Report, workload: &Workload) {
         }
         Workload::Pipe { count, .. } | Workload::Recv { count } => {
             assert_eq!(report.count, *count);
+        }
+        Workload::Flood { count, .. } => {
+            assert_eq!(report.count, *count);
+            assert!(report.rss_before_kib.is_some() && report.rss_after_kib.is_some());
         }
     }
 }

@@ -96,6 +96,11 @@ async fn run(args: &Args) -> Result<Report, Error> {
             }
             Ok(Report::new(workload, count, meter.stop()?))
         }
+        // A flood into a slow reader checks our drivers' back-pressure;
+        // phoenix-bench runs it for our clients alone.
+        Workload::Flood { .. } => {
+            Err("the flood workload is not implemented by this client".into())
+        }
         Workload::Idle { sockets, settle } => {
             let rss_before = rss_kib()?;
             let meter = Meter::start()?;

@@ -8,9 +8,9 @@
 //! A client process is started as
 //!
 //! ```text
-//! bench-<kind> --url ws://127.0.0.1:PORT/socket --workload seq|pipe|recv|idle
+//! bench-<kind> --url ws://127.0.0.1:PORT/socket --workload seq|pipe|recv|flood|idle
 //!              [--count N] [--warmup N] [--inflight K] [--sockets S]
-//!              [--settle-ms MS] [--mode MODE]
+//!              [--settle-ms MS] [--pause-every K] [--pause-us US] [--mode MODE]
 //! ```
 //!
 //! does the workload against a server that serves the project's fixture
@@ -93,6 +93,21 @@ pub enum Workload {
         /// Messages received.
         count: u64,
     },
+    /// A flood into a slow reader: one `many` push, the server pushes
+    /// `count` messages, and the client sleeps `pause` after every
+    /// `pause_every` messages it reads, so the server is faster than the
+    /// reader all along. The client checks that every message arrived, in
+    /// order (`i` = 1, 2, ...), and reports its memory before the flood and
+    /// its peak: the driver's back-pressure (stop reading while a channel's
+    /// queue is full) must keep memory bounded without dropping anything.
+    Flood {
+        /// Messages received.
+        count: u64,
+        /// Messages read between pauses.
+        pause_every: u64,
+        /// Each pause.
+        pause: Duration,
+    },
     /// `sockets` sockets, each joined to its own topic, then idle for
     /// `settle` before the resident memory is read.
     Idle {
@@ -110,6 +125,7 @@ impl Workload {
             Workload::Seq { .. } => "seq",
             Workload::Pipe { .. } => "pipe",
             Workload::Recv { .. } => "recv",
+            Workload::Flood { .. } => "flood",
             Workload::Idle { .. } => "idle",
         }
     }
@@ -134,7 +150,7 @@ impl fmt::Display for UsageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} (usage: --url URL --workload seq|pipe|recv|idle [--count N] [--warmup N] [--inflight K] [--sockets S] [--settle-ms MS] [--mode M])",
+            "{} (usage: --url URL --workload seq|pipe|recv|flood|idle [--count N] [--warmup N] [--inflight K] [--sockets S] [--settle-ms MS] [--pause-every K] [--pause-us US] [--mode M])",
             self.0
         )
     }
@@ -161,6 +177,7 @@ impl Args {
         let mut mode = None;
         let (mut count, mut warmup, mut inflight, mut sockets, mut settle_ms) =
             (None, None, None, None, None);
+        let (mut pause_every, mut pause_us) = (None, None);
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
             let mut value = || {
@@ -180,6 +197,8 @@ impl Args {
                 "--inflight" => inflight = Some(number(value()?)?),
                 "--sockets" => sockets = Some(number(value()?)?),
                 "--settle-ms" => settle_ms = Some(number(value()?)?),
+                "--pause-every" => pause_every = Some(number(value()?)?),
+                "--pause-us" => pause_us = Some(number(value()?)?),
                 other => return Err(UsageError(format!("unknown option {other}"))),
             }
         }
@@ -196,6 +215,11 @@ impl Args {
             Some("recv") => Workload::Recv {
                 count: count.unwrap_or(100_000),
             },
+            Some("flood") => Workload::Flood {
+                count: count.unwrap_or(1_000_000),
+                pause_every: pause_every.unwrap_or(1_000),
+                pause: Duration::from_micros(pause_us.unwrap_or(1_000)),
+            },
             Some("idle") => Workload::Idle {
                 sockets: sockets.unwrap_or(1_000),
                 settle: Duration::from_millis(settle_ms.unwrap_or(500)),
@@ -208,6 +232,81 @@ impl Args {
             workload,
             mode,
         })
+    }
+}
+
+/// How much a flood may raise a client's resident memory above what it
+/// held before the flood: 16 MiB. The back-pressure policy keeps at most a
+/// channel's queue of events (256 by default) and the transport's buffers
+/// in the client, well under 1 MiB; a client that queued the flood instead
+/// would hold all of it, over 100 MiB for 1,000,000 messages (each a
+/// `ChannelEvent` with its event name and payload).
+pub const FLOOD_GROWTH_LIMIT_KIB: u64 = 16 * 1024;
+
+/// Checks a flood's messages as the client reads them (see
+/// [`Workload::Flood`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FloodCheck {
+    next: u64,
+    count: u64,
+    pause_every: u64,
+}
+
+impl FloodCheck {
+    /// A check of a flood of `count` messages with a pause after every
+    /// `pause_every` of them.
+    pub fn new(count: u64, pause_every: u64) -> FloodCheck {
+        FloodCheck {
+            next: 1,
+            count,
+            pause_every,
+        }
+    }
+
+    /// Takes the JSON payload of the next `item` message (`{"i": N}`).
+    /// Returns whether the reader pauses now.
+    ///
+    /// # Errors
+    /// When `N` is not the next number (a message lost, repeated or out of
+    /// order) or the payload is not an item.
+    pub fn item(&mut self, payload: &str) -> Result<bool, Error> {
+        #[derive(Deserialize)]
+        struct Item {
+            i: u64,
+        }
+        let item: Item = serde_json::from_str(payload)
+            .map_err(|e| format!("flood: not an item: {payload:?}: {e}"))?;
+        if item.i != self.next {
+            return Err(format!(
+                "flood: message {} arrived where {} was due (lost, repeated or out of order)",
+                item.i, self.next
+            )
+            .into());
+        }
+        self.next += 1;
+        Ok(self.pause_every > 0 && item.i % self.pause_every == 0)
+    }
+
+    /// Whether every message has arrived.
+    pub fn done(&self) -> bool {
+        self.next > self.count
+    }
+
+    /// Checks the memory a flood left: its growth over `before_kib` up to
+    /// the process's peak so far must stay under [`FLOOD_GROWTH_LIMIT_KIB`].
+    ///
+    /// # Errors
+    /// When it grew more, or the memory cannot be read.
+    pub fn check_memory(before_kib: u64) -> Result<(), Error> {
+        let peak = peak_rss_kib()?;
+        let grew = peak.saturating_sub(before_kib);
+        if grew > FLOOD_GROWTH_LIMIT_KIB {
+            return Err(format!(
+                "flood: the peak resident memory ({peak} KiB) is {grew} KiB above the {before_kib} KiB before the flood (limit {FLOOD_GROWTH_LIMIT_KIB} KiB): the reader's messages were not held back"
+            )
+            .into());
+        }
+        Ok(())
     }
 }
 
@@ -394,7 +493,7 @@ impl Latency {
 /// The JSON line a client process prints.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Report {
-    /// `seq`, `pipe`, `recv` or `idle`.
+    /// `seq`, `pipe`, `recv`, `flood` or `idle`.
     pub workload: String,
     /// Messages (pushes answered, or pushes received), or sockets for `idle`.
     pub count: u64,
@@ -410,10 +509,12 @@ pub struct Report {
     /// Sequential latencies (`seq` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_us: Option<Latency>,
-    /// Resident memory before the first socket was opened (`idle` only).
+    /// Resident memory before the first socket was opened (`idle`), or
+    /// with the socket joined, before the flood (`flood`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rss_before_kib: Option<u64>,
-    /// Resident memory with every socket joined and idle (`idle` only).
+    /// Resident memory with every socket joined and idle (`idle`), or
+    /// after the flood (`flood`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rss_after_kib: Option<u64>,
     /// Peak resident memory of the process, read at the end.
@@ -498,10 +599,43 @@ mod tests {
                 settle: Duration::from_millis(7)
             })
         );
+        let flood = parse("--url u --workload flood --count 9 --pause-every 3 --pause-us 50");
+        assert_eq!(
+            flood.map(|a| a.workload),
+            Ok(Workload::Flood {
+                count: 9,
+                pause_every: 3,
+                pause: Duration::from_micros(50)
+            })
+        );
+        assert_eq!(
+            parse("--url u --workload flood").map(|a| a.workload),
+            Ok(Workload::Flood {
+                count: 1_000_000,
+                pause_every: 1_000,
+                pause: Duration::from_millis(1)
+            })
+        );
         assert!(parse("--url u").is_err());
         assert!(parse("--url u --workload seq --count x").is_err());
         assert!(parse("--workload seq").is_err());
         assert!(parse("--url u --workload seq --bogus 1").is_err());
+    }
+
+    #[test]
+    fn the_flood_check_wants_every_message_in_order() {
+        let mut check = FloodCheck::new(4, 2);
+        assert!(!check.item(r#"{"i":1}"#).unwrap());
+        assert!(check.item(r#"{"i":2}"#).unwrap());
+        assert!(check.item(r#"{"i":4}"#).is_err());
+        assert!(!check.done());
+        let mut check = FloodCheck::new(2, 0);
+        assert!(!check.item(r#"{"i":1}"#).unwrap());
+        assert!(check.item(r#"{"i":1}"#).is_err());
+        assert!(check.item(r#"{"x":2}"#).is_err());
+        assert!(!check.item(r#"{"i":2}"#).unwrap());
+        assert!(check.done());
+        assert!(FloodCheck::check_memory(peak_rss_kib().unwrap()).is_ok());
     }
 
     #[test]

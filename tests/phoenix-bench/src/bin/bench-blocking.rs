@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use phoenix_bench::ours;
 use phoenix_bench_probe::{
-    Args, BODY, ECHO_EVENT, Error, ITEM_EVENT, Latency, MANY_EVENT, Meter, Report, TOPIC, Workload,
-    idle_topic, rss_kib,
+    Args, BODY, ECHO_EVENT, Error, FloodCheck, ITEM_EVENT, Latency, MANY_EVENT, Meter, Report,
+    TOPIC, Workload, idle_topic, rss_kib,
 };
 use phoenix_client_blocking::{
     Blocking, Builder, Channel, ChannelEvent, ChannelEvents, Client, Payload,
@@ -163,6 +163,36 @@ fn api(args: &Args) -> Result<Report, Error> {
                 }
             }
             Ok(Report::new(workload, count, meter.stop()?))
+        }
+        Workload::Flood {
+            count,
+            pause_every,
+            pause,
+        } => {
+            let (_client, channel, mut events) = joined(&args.url, TOPIC)?;
+            let many = Payload::json(&serde_json::json!({ "n": count }))?;
+            let rss_before = rss_kib()?;
+            let meter = Meter::start()?;
+            channel.cast(MANY_EVENT, many)?;
+            let mut check = FloodCheck::new(count, pause_every);
+            while !check.done() {
+                match events.recv() {
+                    Some(ChannelEvent::Message { event, payload }) if event == ITEM_EVENT => {
+                        let item = payload.as_json().ok_or("flood: a binary item")?;
+                        if check.item(item)? {
+                            thread::sleep(pause);
+                        }
+                    }
+                    Some(ChannelEvent::Message { .. }) => {}
+                    Some(other) => return Err(format!("unexpected channel event {other:?}").into()),
+                    None => return Err("the channel closed".into()),
+                }
+            }
+            let mut report = Report::new(workload, count, meter.stop()?);
+            FloodCheck::check_memory(rss_before)?;
+            report.rss_before_kib = Some(rss_before);
+            report.rss_after_kib = Some(rss_kib()?);
+            Ok(report)
         }
         Workload::Idle { sockets, settle } => {
             let rss_before = rss_kib()?;
