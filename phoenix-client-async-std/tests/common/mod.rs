@@ -44,6 +44,7 @@ macro_rules! every_scenario {
             a_connector_opens_the_stream,
             shutdown_closes_the_connection,
             native_tls_is_refused_with_a_clear_message,
+            deferred_replies_are_answered_later_or_fail_on_stop,
         );
     };
     (@each $block_on:path, $runtime:expr; $($name:ident),* $(,)?) => {
@@ -392,4 +393,62 @@ pub fn handles_are_send_sync_and_clone() {
     sendable::<ChannelEvents>();
     sendable::<HandlerSocket<Recorder>>();
     sendable::<Builder>();
+}
+
+/// Answers a call once the server answered the join it asked for; keeps a
+/// call for "never" unanswered.
+#[derive(Default)]
+struct JoinOnCall {
+    waiting: Option<ReplyTo<String>>,
+}
+
+impl Handler for JoinOnCall {
+    type Info = ();
+    type Call = String;
+    type Reply = String;
+
+    fn handle_call(
+        &mut self,
+        ctx: &mut Context<'_>,
+        topic: String,
+        reply: ReplyTo<String>,
+    ) -> Action {
+        if topic != "never" {
+            let _ = ctx.join(&topic, Payload::empty());
+        }
+        self.waiting = Some(reply);
+        Action::Continue
+    }
+
+    fn handle_joined(
+        &mut self,
+        _ctx: &mut Context<'_>,
+        _channel: ChannelId,
+        _topic: std::sync::Arc<str>,
+        response: Payload<'static>,
+        _rejoin: bool,
+    ) -> Action {
+        if let Some(reply) = self.waiting.take() {
+            reply.send(response.as_json().unwrap_or("").to_owned());
+        }
+        Action::Continue
+    }
+}
+
+pub async fn deferred_replies_are_answered_later_or_fail_on_stop(
+    server: &TestServer,
+    runtime: AsyncIo,
+) {
+    let socket = builder(server, runtime).spawn_handler(JoinOnCall::default());
+    let answered = within("the deferred reply", socket.call("echo:later".to_owned())).await;
+    assert_eq!(answered.unwrap(), r#"{"joined":"echo:later"}"#);
+    let handle = socket.handle();
+    let kept = handle.call("never".to_owned());
+    let stop = async {
+        async_io::Timer::after(Duration::from_millis(50)).await;
+        socket.stop().await
+    };
+    let (kept, stopped) = within("the stop", future::zip(kept, stop)).await;
+    assert_eq!(kept, Err(phoenix_client_async_std::SocketGone));
+    assert_eq!(stopped.reason, "stopped by the application");
 }
