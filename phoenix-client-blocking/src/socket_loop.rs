@@ -283,7 +283,6 @@ impl Loop {
                             conn.close_now(code, reason);
                         }
                     }
-                    other => warn!(?other, "ignored an instruction this driver does not know"),
                 }
             }
             if let (Some(conn), None, true) = (self.conn.as_mut(), &write_failed, wrote) {
@@ -379,7 +378,8 @@ impl Loop {
                     }
                 }
                 Instruction::Close { code, reason } => return conn.close_blocking(code, reason),
-                _ => return,
+                // Nothing is sent after the core's own close (or on a new connection).
+                Instruction::Connect(_) => return,
             }
         }
     }

@@ -7,8 +7,11 @@ use crate::codec::WireMessage;
 use super::config::Secret;
 
 /// An instruction for the driver, taken from [`Socket::poll_instruction`](super::Socket::poll_instruction).
+///
+/// Deliberately exhaustive: these three are the whole contract between the
+/// core and a driver, so a new instruction must fail to compile in every
+/// driver rather than be skipped by a catch-all.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub enum Instruction {
     /// Drop any current connection without reporting its closure, and open
     /// a new one as described. Report the result with
