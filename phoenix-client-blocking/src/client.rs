@@ -158,6 +158,38 @@ impl Client {
     }
 }
 
+/// A push handed to the socket by [`Channel::start_push`]: its outcome, once
+/// the server answers or the push's timeout passes. Dropping it does not
+/// withdraw the push; its outcome is then discarded.
+#[derive(Debug)]
+#[must_use = "the push is sent either way; the PendingPush is its outcome"]
+pub struct PendingPush(api::PendingPush);
+
+impl PendingPush {
+    /// Blocks until the push's outcome: the reply (any status), or why
+    /// there is none.
+    ///
+    /// # Errors
+    /// [`PushError`]: timed out, failed (with the reason), refused by the
+    /// socket, or the socket stopped.
+    pub fn wait(self) -> Result<Reply, PushError> {
+        block_on(self.0)
+    }
+
+    /// The outcome if it is known now, without blocking; otherwise the
+    /// pending push back.
+    ///
+    /// # Errors
+    /// `Err(self)` while the outcome is not known yet.
+    pub fn try_wait(mut self) -> Result<Result<Reply, PushError>, PendingPush> {
+        // A deadline already passed: one poll, no wait.
+        match block_on_until(&mut self.0, Instant::now()) {
+            Some(outcome) => Ok(outcome),
+            None => Err(self),
+        }
+    }
+}
+
 /// One topic on a [`Client`]. Cheap to clone; `Send + Sync`. The channel is
 /// left when the last clone and its [`ChannelEvents`] are dropped.
 ///
@@ -245,6 +277,24 @@ impl Channel {
         timeout: Option<Duration>,
     ) -> Result<Reply, PushError> {
         block_on(self.0.push_with_timeout(event, payload, timeout))
+    }
+
+    /// Hands a push to the socket without blocking and returns its
+    /// [`PendingPush`]; [`wait`](PendingPush::wait) for the reply later.
+    /// The way to keep many pushes in flight from one thread: start them,
+    /// then wait for each (replies may arrive in any order; every pending
+    /// push gets exactly one outcome). The push is queued before this
+    /// returns, in order, past the socket's command queue's capacity (the
+    /// socket refuses pushes beyond `max_pending_pushes` with
+    /// [`PushError::Rejected`]`(TooManyPending)`). `timeout` `None` is the socket's
+    /// default.
+    pub fn start_push(
+        &self,
+        event: &str,
+        payload: Payload<'static>,
+        timeout: Option<Duration>,
+    ) -> PendingPush {
+        PendingPush(self.0.start_push(event, payload, timeout))
     }
 
     /// Sends a push without waiting for its outcome (blocks only while the

@@ -193,7 +193,7 @@ mod launch;
 mod socket_loop;
 
 pub use client::{
-    Channel, ChannelEvents, Client, EventStream, Events, PresenceEvents, SocketEvents,
+    Channel, ChannelEvents, Client, EventStream, Events, PendingPush, PresenceEvents, SocketEvents,
 };
 pub use handler_socket::{HandlerHandle, HandlerSocket};
 pub use launch::{Blocking, BuilderExt, Runner};

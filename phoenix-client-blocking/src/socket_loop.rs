@@ -142,9 +142,9 @@ impl Loop {
                 Woken::Inbox(first) => {
                     let mut next = Some(first);
                     let mut handled = 0;
+                    let now = Instant::now();
                     while let Some(message) = next.take() {
-                        if let Some(stop) = deliver_received(handler, core, Instant::now(), message)
-                        {
+                        if let Some(stop) = deliver_received(handler, core, now, message) {
                             self.finish(core);
                             return stop;
                         }
@@ -326,6 +326,8 @@ impl Loop {
 
     /// Feeds the core what the socket has, up to `budget` messages.
     fn read(&mut self, core: &mut Socket, budget: usize) {
+        // One clock read for what is already buffered.
+        let now = Instant::now();
         for _ in 0..budget {
             // A bad message ends the connection in the core: read no more of it.
             let Some(conn) = self.conn.as_mut().filter(|_| core.is_connected()) else {
@@ -334,7 +336,7 @@ impl Loop {
             let Some(item) = conn.read() else {
                 return;
             };
-            match feed(core, Instant::now(), Some(item)) {
+            match feed(core, now, Some(item)) {
                 Fed::Handled => {}
                 Fed::PeerClosed => {
                     // RFC 6455 5.5.1: answer the close (tungstenite queued

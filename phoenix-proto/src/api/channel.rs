@@ -2,6 +2,7 @@
 //! messages a [`Stream`] of [`ChannelEvent`]s.
 
 use std::fmt;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::TryRecvError;
@@ -52,7 +53,7 @@ impl Drop for ChannelShared {
                 channel,
                 done: None,
             };
-            self.socket.inbox.send_now(Inbox::Info(Command(leave)));
+            let _ = self.socket.inbox.send_now(Inbox::Info(Command(leave)));
         }
     }
 }
@@ -269,23 +270,40 @@ impl Channel {
         payload: Payload<'static>,
         timeout: Option<Duration>,
     ) -> Result<Reply, PushError> {
-        let channel = self.id().ok_or(PushError::NotJoined)?;
+        self.start_push(event, payload, timeout).await
+    }
+
+    /// Hands a push to the socket now and returns its [`PendingPush`], which
+    /// resolves to the reply. The way to keep many pushes in flight: the
+    /// push is queued before this returns, in order, without waiting for
+    /// room in the socket's queue (the pending push holds its memory either
+    /// way; the socket refuses pushes past
+    /// [`max_pending_pushes`](crate::client::Config::max_pending_pushes)
+    /// with [`PushError::Rejected`]`(TooManyPending)`). Dropping the `PendingPush` does
+    /// not withdraw the push; its outcome is then discarded.
+    ///
+    /// `timeout` `None` is the socket's default. Errors known at once
+    /// (not joined, socket gone) come out of the `PendingPush`.
+    pub fn start_push(
+        &self,
+        event: &str,
+        payload: Payload<'static>,
+        timeout: Option<Duration>,
+    ) -> PendingPush {
+        let Some(channel) = self.id() else {
+            return PendingPush::failed(PushError::NotJoined);
+        };
         let (tx, rx) = oneshot::channel();
-        self.shared
-            .socket
-            .send(Request::Push {
-                channel,
-                event: event.to_owned(),
-                payload,
-                timeout,
-                done: Some(tx),
-            })
-            .await
-            .map_err(|_| PushError::SocketGone)?;
-        match rx.await.map_err(|_| PushError::SocketGone)?? {
-            PushOutcome::Reply { status, response } => Ok(Reply { status, response }),
-            PushOutcome::Timeout => Err(PushError::Timeout),
-            PushOutcome::Failed(failure) => Err(PushError::Failed(failure)),
+        let request = Request::Push {
+            channel,
+            event: event.to_owned(),
+            payload,
+            timeout,
+            done: Some(tx),
+        };
+        match self.shared.socket.send_now(request) {
+            Ok(()) => PendingPush { state: Ok(rx) },
+            Err(_) => PendingPush::failed(PushError::SocketGone),
         }
     }
 
@@ -327,6 +345,53 @@ impl Channel {
             .await
             .map_err(|_| LeaveError::SocketGone)?;
         rx.await.map_err(|_| LeaveError::SocketGone)?
+    }
+}
+
+/// A push handed to the socket by [`Channel::start_push`]: a future of its
+/// reply (any status), a timeout or the reason it failed. Exactly one
+/// outcome, like every push.
+#[must_use = "the push is sent either way; the PendingPush is its outcome"]
+pub struct PendingPush {
+    state: Result<oneshot::Receiver<Result<PushOutcome, PushError>>, Option<PushError>>,
+}
+
+impl fmt::Debug for PendingPush {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingPush")
+            .field("failed", &self.state.as_ref().err())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PendingPush {
+    fn failed(error: PushError) -> Self {
+        PendingPush {
+            state: Err(Some(error)),
+        }
+    }
+}
+
+impl Future for PendingPush {
+    type Output = Result<Reply, PushError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let rx = match &mut self.get_mut().state {
+            Ok(rx) => rx,
+            // Polled after it gave its error: the error was given already.
+            Err(error) => return Poll::Ready(Err(error.take().unwrap_or(PushError::SocketGone))),
+        };
+        let outcome = match Pin::new(rx).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(_)) => return Poll::Ready(Err(PushError::SocketGone)),
+            Poll::Ready(Ok(result)) => result,
+        };
+        Poll::Ready(match outcome {
+            Ok(PushOutcome::Reply { status, response }) => Ok(Reply { status, response }),
+            Ok(PushOutcome::Timeout) => Err(PushError::Timeout),
+            Ok(PushOutcome::Failed(failure)) => Err(PushError::Failed(failure)),
+            Err(error) => Err(error),
+        })
     }
 }
 

@@ -39,6 +39,14 @@ impl Shared {
             .await
             .map_err(|_| SocketGone)
     }
+
+    /// Queues a request at once, past the inbox's capacity (see
+    /// [`InboxSender::send_now`]).
+    pub(crate) fn send_now(&self, request: Request) -> Result<(), SocketGone> {
+        self.inbox
+            .send_now(Inbox::Info(Command(request)))
+            .map_err(|_| SocketGone)
+    }
 }
 
 /// A Phoenix socket with the async API. Cheap to clone; every clone talks

@@ -118,10 +118,9 @@ impl<R: Runtime> Driver<R> {
                 Wake::Inbox(first) => {
                     let mut next = Some(first);
                     let mut handled = 0;
+                    let now = self.runtime.now();
                     while let Some(message) = next.take() {
-                        if let Some(stop) =
-                            deliver_received(handler, core, self.runtime.now(), message)
-                        {
+                        if let Some(stop) = deliver_received(handler, core, now, message) {
                             self.finish(core).await;
                             return stop;
                         }
@@ -148,7 +147,9 @@ impl<R: Runtime> Driver<R> {
                 }
                 Wake::Incoming(item) => {
                     let mut handled = 1;
-                    let mut outcome = feed(core, self.runtime.now(), item);
+                    // One clock read for what is already buffered.
+                    let now = self.runtime.now();
+                    let mut outcome = feed(core, now, item);
                     // Take what else is already buffered, up to the budget.
                     while let (Fed::Handled, true) = (outcome, handled < budget) {
                         if self.conn.is_none() || !core.is_connected() {
@@ -159,7 +160,7 @@ impl<R: Runtime> Driver<R> {
                             break;
                         };
                         handled += 1;
-                        outcome = feed(core, self.runtime.now(), item);
+                        outcome = feed(core, now, item);
                     }
                     match outcome {
                         Fed::Handled => {}

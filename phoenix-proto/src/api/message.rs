@@ -24,7 +24,7 @@ use crate::codec::Payload;
 
 /// The most incoming messages or application commands a loop handles in one
 /// wake-up before it looks at its other inputs.
-pub const MAX_BATCH: usize = 64;
+pub const MAX_BATCH: usize = 1024;
 
 /// One message from the application's handles to the socket's loop.
 pub enum Inbox<H: Handler> {
@@ -137,9 +137,15 @@ impl<H: Handler> InboxSender<H> {
     }
 
     /// Queues a message without waiting (it may pass the capacity): for
-    /// `Drop` implementations only.
-    pub(crate) fn send_now(&self, message: Inbox<H>) {
-        let _ = self.tx.try_send(message);
+    /// `Drop` implementations, which cannot wait, and for pushes whose
+    /// caller waits for the reply (the caller holds the push's memory either
+    /// way, queued here or in a future waiting for room; the core's
+    /// `max_pending_pushes` bounds how many are accepted).
+    ///
+    /// # Errors
+    /// Gives the message back when the socket has stopped.
+    pub(crate) fn send_now(&self, message: Inbox<H>) -> Result<(), Inbox<H>> {
+        self.tx.try_send(message).map_err(|e| e.into_inner())
     }
 
     /// Whether the socket has stopped.

@@ -143,7 +143,7 @@ pub mod driver;
 mod runtime;
 
 pub use builder::Builder;
-pub use channel::{Channel, ChannelEvents, Reply};
+pub use channel::{Channel, ChannelEvents, PendingPush, Reply};
 pub use client::Client;
 pub use error::{JoinError, LeaveError, PingError, PushError, SocketGone};
 pub use events::ChannelEvent;

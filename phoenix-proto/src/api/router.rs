@@ -3,7 +3,7 @@
 //! the handles' commands into core commands. Every loop (async or
 //! blocking) runs it exactly as it runs a user's handler.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context as TaskContext, Poll};
@@ -19,6 +19,7 @@ use super::message::{Command, MAX_BATCH, Request};
 use super::presence::PresenceShared;
 use super::socket_events::{SocketEvent, SocketNews};
 use super::status::{Status, StatusSender};
+use crate::client::CounterHash;
 use crate::client::handler::{Action, Context, Handler};
 use crate::client::{
     ChannelCloseReason, ChannelErrorReason, ChannelId, DisconnectReason, PushId, PushOutcome,
@@ -81,7 +82,8 @@ impl Route {
 pub struct Router {
     status: StatusSender,
     routes: BTreeMap<ChannelId, Route>,
-    pushes: BTreeMap<PushId, oneshot::Sender<Result<PushOutcome, PushError>>>,
+    /// Who waits for each push (looked up, never iterated).
+    pushes: HashMap<PushId, oneshot::Sender<Result<PushOutcome, PushError>>, CounterHash>,
     /// Routes closed while events still wait in their overflow.
     draining: Vec<Route>,
     /// Woken whenever the application takes an event from any queue.
@@ -106,7 +108,7 @@ impl Router {
         Router {
             status,
             routes: BTreeMap::new(),
-            pushes: BTreeMap::new(),
+            pushes: HashMap::default(),
             draining: Vec::new(),
             room,
             news,

@@ -64,12 +64,16 @@ pub(crate) async fn timeout<R: Runtime, F: Future>(
     limit: Duration,
     future: F,
 ) -> Option<F::Output> {
-    let mut timer = runtime.timer(runtime.now() + limit);
+    // The timer is made only when the future has to wait: most writes go
+    // into the socket's buffer at once, and a timer per write (a clock read,
+    // an allocation, a timer registration) was a measurable part of a push.
+    let mut timer: Option<Pin<Box<dyn Timer>>> = None;
     let mut future = std::pin::pin!(future);
     std::future::poll_fn(|cx| {
         if let Poll::Ready(output) = future.as_mut().poll(cx) {
             return Poll::Ready(Some(output));
         }
+        let timer = timer.get_or_insert_with(|| runtime.timer(runtime.now() + limit));
         timer.as_mut().poll_fire(cx).map(|()| None)
     })
     .await

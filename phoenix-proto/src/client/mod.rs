@@ -23,6 +23,8 @@ pub use event::{
     BadMessage, ChannelCloseReason, ChannelErrorReason, DisconnectReason, Event, PushFailure,
     PushOutcome,
 };
+#[cfg(feature = "api")]
+pub(crate) use ids::CounterHash;
 pub use ids::{ChannelId, PushId};
 pub use instruction::{ConnectRequest, Instruction, redact_query};
 pub use socket::{ConnectFailure, ConnectionState, Socket};

@@ -100,6 +100,12 @@ fn is_integer(text: &str) -> bool {
 /// `JSON.stringify` escapes, so frames match the official client byte for byte.
 pub(crate) fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
+    // Topics, events and refs almost never need escaping: one scan, one copy.
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     let mut start = 0;
     for (i, b) in s.bytes().enumerate() {
         let escape: Option<&str> = match b {

@@ -134,7 +134,7 @@ pub const CLIENTS: &[ClientSpec] = &[
     ClientSpec {
         id: "blocking-api",
         label: "ours blocking API",
-        about: "phoenix-client-blocking's blocking API: `Channel::push::<_, serde_json::Value>` from plain threads (pipelined: 1,000 threads each pushing its share in turn), server pushes from `ChannelEvents::recv`; one socket thread per socket (`bench-blocking --mode api`)",
+        about: "phoenix-client-blocking's blocking API from the main thread: `Channel::push::<_, serde_json::Value>` (pipelined from the same one thread with `Channel::start_push`: 1,000 `PendingPush`es outstanding, the oldest `wait`ed for before the next starts), server pushes from `ChannelEvents::recv`; one socket thread per socket (`bench-blocking --mode api`)",
         role: Role::OursApi,
         launcher: Launcher::Bin {
             name: "bench-blocking",

@@ -10,11 +10,13 @@ use std::time::Duration;
 use phoenix_proto::api::{
     self, Channel, ChannelEvent, ChannelEvents, Client, JoinError, Launch, PushError, Status,
 };
-use phoenix_proto::client::DisconnectReason;
+use phoenix_proto::client::{self, DisconnectReason};
 use phoenix_proto::codec::Payload;
 use serde_json::Value;
 
-use crate::driver::{Ev, JoinFailure, Options, PushFailure, TestChannel, TestClient};
+use crate::driver::{
+    Ev, JoinFailure, Options, PushFailure, PushResult, StartedPush, TestChannel, TestClient,
+};
 use crate::time;
 
 /// Applies every field of `options` but the endpoint to a builder of any
@@ -48,6 +50,9 @@ pub fn configure<R: Launch>(mut builder: api::Builder<R>, options: Options) -> a
     }
     if let Some(bytes) = options.max_message_size {
         builder = builder.max_message_size(Some(bytes));
+    }
+    if let Some(limit) = options.max_pending_pushes {
+        builder.config_mut().max_pending_pushes = limit;
     }
     builder
 }
@@ -120,6 +125,16 @@ impl TestChannel for ApiChannel {
         )
     }
 
+    fn start_push(
+        &self,
+        event: &str,
+        payload: Payload<'static>,
+        timeout: Option<Duration>,
+    ) -> StartedPush {
+        let pending = self.channel.start_push(event, payload, timeout);
+        Box::pin(async move { push_result(pending.await) })
+    }
+
     async fn cast(&self, event: &str, payload: Payload<'static>) {
         let _ = self.channel.cast(event, payload).await;
     }
@@ -159,13 +174,16 @@ pub fn join_result(result: Result<Payload<'static>, JoinError>) -> Result<Value,
 }
 
 /// A push's outcome in the suite's terms, for every driver.
-pub fn push_result(
-    result: Result<api::Reply, PushError>,
-) -> Result<(String, Payload<'static>), PushFailure> {
+pub fn push_result(result: Result<api::Reply, PushError>) -> PushResult {
     match result {
         Ok(reply) => Ok((reply.status, reply.response)),
         Err(PushError::Timeout) => Err(PushFailure::Timeout),
+        Err(PushError::Rejected(client::PushError::TooManyPending { limit })) => {
+            Err(PushFailure::TooManyPending { limit })
+        }
         Err(PushError::Rejected(e)) => Err(PushFailure::Rejected(e.to_string())),
+        Err(PushError::NotJoined) => Err(PushFailure::NotJoined),
+        Err(PushError::SocketGone) => Err(PushFailure::SocketGone),
         Err(PushError::Failed(f)) => Err(PushFailure::Failed(f)),
         Err(e) => Err(PushFailure::Other(e.to_string())),
     }

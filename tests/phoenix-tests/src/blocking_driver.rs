@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::api_driver::{channel_event, configure, join_result, push_result};
 use crate::driver::{
-    Driver, Ev, JoinFailure, Options, PushFailure, TestChannel, TestClient, unblock,
+    Driver, Ev, JoinFailure, Options, PushFailure, StartedPush, TestChannel, TestClient, unblock,
 };
 
 /// phoenix-client-blocking: one thread per socket.
@@ -110,6 +110,24 @@ impl TestChannel for BlockingChannel {
     ) -> Result<(String, Payload<'static>), PushFailure> {
         let (channel, event) = (self.channel.clone(), event.to_owned());
         push_result(unblock(move || channel.push_with_timeout(&event, payload, timeout)).await)
+    }
+
+    /// `Channel::start_push` queues the push here, without blocking; the
+    /// box asks `try_wait` first and blocks in `wait` on a thread of its
+    /// own only when the outcome is not known yet.
+    fn start_push(
+        &self,
+        event: &str,
+        payload: Payload<'static>,
+        timeout: Option<Duration>,
+    ) -> StartedPush {
+        let pending = self.channel.start_push(event, payload, timeout);
+        Box::pin(async move {
+            push_result(match pending.try_wait() {
+                Ok(outcome) => outcome,
+                Err(pending) => unblock(move || pending.wait()).await,
+            })
+        })
     }
 
     async fn cast(&self, event: &str, payload: Payload<'static>) {

@@ -65,9 +65,16 @@
 //!   shut down.
 //! - [`TestChannel::next_event`] returns `None` when nothing came within
 //!   `within` (or the stream ended).
+//! - [`TestChannel::start_push`] is a plain function that returns at once,
+//!   blocking drivers included: it calls the driver's own `start_push`,
+//!   which queues the push before it returns (in call order, past the
+//!   command queue's capacity), and boxes what waits for the outcome. A
+//!   blocking driver's box waits on a thread of its own ([`unblock`]) when
+//!   it is polled, not in `start_push`.
 
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -109,6 +116,9 @@ pub struct Options {
     pub client_certificate: Option<(Vec<Vec<u8>>, Vec<u8>)>,
     /// Largest message accepted from the server (`None`: the driver's default).
     pub max_message_size: Option<usize>,
+    /// Most pushes awaiting an outcome at once, the core
+    /// `Config::max_pending_pushes` (`None`: the default).
+    pub max_pending_pushes: Option<usize>,
 }
 
 impl Options {
@@ -128,6 +138,7 @@ impl Options {
             danger_accept_invalid_certs: false,
             client_certificate: None,
             max_message_size: None,
+            max_pending_pushes: None,
         }
     }
 
@@ -192,9 +203,26 @@ pub enum PushFailure {
     Rejected(String),
     /// The push failed after it was accepted.
     Failed(phoenix_proto::client::PushFailure),
+    /// The socket refused the push at once: `limit` pushes already await
+    /// an outcome (`max_pending_pushes`).
+    TooManyPending {
+        /// The limit.
+        limit: usize,
+    },
+    /// The channel handle has not joined.
+    NotJoined,
+    /// The socket has stopped.
+    SocketGone,
     /// Anything else.
     Other(String),
 }
+
+/// What became of one push: the reply (status, response) or why none came.
+pub type PushResult = Result<(String, Payload<'static>), PushFailure>;
+
+/// A push handed to the socket by [`TestChannel::start_push`]: awaiting it
+/// gives the push's outcome.
+pub type StartedPush = Pin<Box<dyn Future<Output = PushResult> + Send>>;
 
 /// A driver under test.
 pub trait Driver: Send + Sync + 'static {
@@ -240,6 +268,16 @@ pub trait TestChannel: Send + Sync + 'static {
         payload: Payload<'static>,
         timeout: Option<Duration>,
     ) -> impl Future<Output = Result<(String, Payload<'static>), PushFailure>> + Send;
+    /// Hands a push to the socket at once with the driver's `start_push`
+    /// (no waiting for its reply, nor for room in the command queue) and
+    /// returns its outcome to await later. Errors known at once (not
+    /// joined, socket gone) come out of the returned future too.
+    fn start_push(
+        &self,
+        event: &str,
+        payload: Payload<'static>,
+        timeout: Option<Duration>,
+    ) -> StartedPush;
     /// Pushes without waiting.
     fn cast(&self, event: &str, payload: Payload<'static>) -> impl Future<Output = ()> + Send;
     /// The next event within `within`, or `None`.

@@ -325,6 +325,14 @@ mod tests {
         ) -> Result<(String, Payload<'static>), PushFailure> {
             Err(PushFailure::Timeout)
         }
+        fn start_push(
+            &self,
+            _: &str,
+            _: Payload<'static>,
+            _: Option<Duration>,
+        ) -> crate::driver::StartedPush {
+            Box::pin(async { Err(PushFailure::Timeout) })
+        }
         async fn cast(&self, _: &str, _: Payload<'static>) {}
         async fn next_event(&mut self, _: Duration) -> Option<Ev> {
             None

@@ -556,6 +556,268 @@ pub async fn sleep_orders_replies<D: Driver>(scope: &Scope<D>) -> Scenario {
     Ok(Outcome::Passed)
 }
 
+// ----- start_push: pushes in flight without waiting ---------------------
+
+/// Waits for the `broadcasted` messages of `tag` until `last` came (at most
+/// [`PROMPT`]) and returns the `i` of each in arrival order; any other event
+/// fails.
+async fn broadcasts_until<C: TestChannel>(
+    channel: &mut C,
+    tag: &str,
+    last: u64,
+) -> Result<Vec<u64>, String> {
+    let deadline = Instant::now() + PROMPT;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Some(ev) = channel.next_event(left).await else {
+            return Err(format!(
+                "{tag}: broadcast {last} not seen within {PROMPT:?}; {} seen, the last {:?}",
+                seen.len(),
+                seen.last()
+            ));
+        };
+        match ev.json_message() {
+            Some(("broadcasted", body)) if body["burst"] == tag => {
+                let i = body["i"]
+                    .as_u64()
+                    .ok_or(format!("{tag}: broadcast {body}"))?;
+                seen.push(i);
+                if i == last {
+                    return Ok(seen);
+                }
+            }
+            _ => return Err(format!("{tag}: unexpected event {ev:?}")),
+        }
+    }
+}
+
+/// 500 pushes started with `start_push` before any is waited for, behind a
+/// `sleep` that holds the channel on the server, so that all of them are in
+/// flight at once (past the command queue's capacity of 256). The server
+/// gets them without their futures being polled and handles them in the
+/// order they were started (its `broadcasted` messages come in order, once
+/// each); then every one gives exactly one outcome, its own reply (an
+/// `echo` its body, a `broadcast` `{}`).
+pub async fn start_push_many_in_flight<D: Driver>(scope: &Scope<D>) -> Scenario {
+    const N: usize = 500;
+    const HOLD_MS: u64 = 500;
+    const HOLD: Duration = Duration::from_millis(HOLD_MS);
+    let env = scope.default_server().await;
+    let (_client, mut channel) = joined(scope, &env, &unique("echo:inflight")).await?;
+    let tag = unique("inflight");
+    let started = Instant::now();
+    let hold = channel.start_push("sleep", payload(json!({ "ms": HOLD_MS })), None);
+    let pending: Vec<_> = (0..N)
+        .map(|i| {
+            let (event, body) = burst_push(&tag, i);
+            channel.start_push(event, payload(body), None)
+        })
+        .collect();
+    let starting = started.elapsed();
+    // No push can be answered before the sleep ends on the server: had
+    // start_push waited for a reply, starting them would have taken longer.
+    check(
+        starting < HOLD * 4 / 5,
+        format!("starting {N} pushes took {starting:?}, the server holds them for {HOLD:?}"),
+    )?;
+    let expected: Vec<u64> = (0..N as u64).filter(|i| i % 2 == 1).collect();
+    let last = *expected.last().ok_or("no broadcast")?;
+    // Nothing polls the pending pushes yet: the server gets them because
+    // start_push queued them, and its broadcasts come in the order they
+    // were started, once each.
+    let broadcasts = broadcasts_until(&mut channel, &tag, last).await?;
+    check(
+        broadcasts == expected,
+        format!(
+            "the server handled the broadcasts in another order, or not once each: {broadcasts:?}"
+        ),
+    )?;
+    // Then every pending push gives its outcome, its own reply.
+    match within("the sleep", hold).await? {
+        Ok((status, response)) if status == "ok" => check(
+            response.deserialize::<Value>().ok() == Some(json!({})),
+            format!("the sleep's reply {response:?}"),
+        )?,
+        other => return Err(format!("the sleep: {other:?}")),
+    }
+    let mut results = Vec::with_capacity(N);
+    for (i, push) in pending.into_iter().enumerate() {
+        results.push(within(&format!("push {i}"), push).await?);
+    }
+    let took = started.elapsed();
+    let tally = check_burst(&tag, &results)?;
+    check(
+        tally.replied == N,
+        format!("{N} pushes in flight: {tally:?}"),
+    )?;
+    no_event(&mut channel, Duration::from_millis(100)).await?;
+    eprintln!(
+        "{}: {N} pushes started in {starting:?}, all answered after {took:?}",
+        D::NAME
+    );
+    Ok(Outcome::Passed)
+}
+
+/// Errors of `start_push`, each from its own future and once: before the
+/// join `NotJoined` (and the push is never sent); past a
+/// `max_pending_pushes` of 3, with three `noreply` pushes waiting,
+/// `TooManyPending` (and those pushes never reach the server), while the
+/// three end in `Timeout`; a dropped pending push still reaches the
+/// server; after the shutdown `SocketGone`.
+pub async fn start_push_errors<D: Driver>(scope: &Scope<D>) -> Scenario {
+    const LIMIT: usize = 3;
+    const QUIET: Duration = Duration::from_millis(400);
+    let env = scope.default_server().await;
+    let mut options = env.options();
+    options.max_pending_pushes = Some(LIMIT);
+    let client = scope.connect(options);
+    client.wait_connected(PROMPT).await?;
+    let tag = unique("errors");
+    let mut channel = client.channel(&unique("echo:errors"), json!({}));
+    // `i` of the broadcasts below: 0 before the join, 10.. past the limit,
+    // 20 dropped, 30 the last.
+    let broadcast = |i: u64| payload(json!({"burst": tag, "i": i}));
+
+    let early = within(
+        "a push before the join",
+        channel.start_push("broadcast", broadcast(0), None),
+    )
+    .await?;
+    check(
+        early == Err(PushFailure::NotJoined),
+        format!("a push before the join: {early:?}"),
+    )?;
+    channel.join().await.map_err(|e| format!("join: {e:?}"))?;
+
+    let waiting: Vec<_> = (0..LIMIT)
+        .map(|i| channel.start_push("noreply", payload(json!({"n": i})), Some(QUIET)))
+        .collect();
+    let over: Vec<_> = (0..2)
+        .map(|k| channel.start_push("broadcast", broadcast(10 + k), None))
+        .collect();
+    let started = Instant::now();
+    for (k, push) in over.into_iter().enumerate() {
+        let result = within(&format!("push {k} past the limit"), push).await?;
+        check(
+            result == Err(PushFailure::TooManyPending { limit: LIMIT }),
+            format!("push {k} past the limit of {LIMIT}: {result:?}"),
+        )?;
+    }
+    check(
+        started.elapsed() < QUIET,
+        format!(
+            "the refusals took {:?}: they waited for the pushes before them",
+            started.elapsed()
+        ),
+    )?;
+    for (i, push) in waiting.into_iter().enumerate() {
+        let result = within(&format!("noreply push {i}"), push).await?;
+        check(
+            result == Err(PushFailure::Timeout),
+            format!("noreply push {i}: {result:?}"),
+        )?;
+    }
+
+    // The limit is free again. A dropped pending push is still sent; the
+    // next push's broadcast comes after it, and nothing else came before:
+    // neither the push before the join nor those past the limit reached
+    // the server.
+    drop(channel.start_push("broadcast", broadcast(20), None));
+    let last = channel.start_push("broadcast", broadcast(30), None);
+    let (result, seen) = future::join(
+        within("the last push", last),
+        broadcasts_until(&mut channel, &tag, 30),
+    )
+    .await;
+    match result? {
+        Ok((status, response)) if status == "ok" => check(
+            response.deserialize::<Value>().ok() == Some(json!({})),
+            format!("the last push's reply {response:?}"),
+        )?,
+        other => return Err(format!("the last push: {other:?}")),
+    }
+    let seen = seen?;
+    check(
+        seen == [20, 30],
+        format!(
+            "broadcasts seen (0: before the join, 10..: past the limit, 20: dropped): {seen:?}"
+        ),
+    )?;
+    no_event(&mut channel, Duration::from_millis(100)).await?;
+
+    client.shutdown().await;
+    let late = within(
+        "a push after the shutdown",
+        channel.start_push("broadcast", broadcast(40), None),
+    )
+    .await?;
+    check(
+        late == Err(PushFailure::SocketGone),
+        format!("a push after the shutdown: {late:?}"),
+    )?;
+    Ok(Outcome::Passed)
+}
+
+/// A push started with `start_push` that the server never answers ends in
+/// `Timeout` after its own short timeout, counted from `start_push` (not
+/// from the first poll of its future), while a push started after it is
+/// answered meanwhile; the channel stays usable.
+pub async fn start_push_timeout<D: Driver>(scope: &Scope<D>) -> Scenario {
+    const TIMEOUT: Duration = Duration::from_millis(300);
+    let env = scope.default_server().await;
+    let (_client, mut channel) = joined(scope, &env, &unique("echo:startquiet")).await?;
+    let started = Instant::now();
+    let quiet = channel.start_push("noreply", payload(json!({"q": 1})), Some(TIMEOUT));
+    let unpolled = channel.start_push("noreply", payload(json!({"q": 2})), Some(TIMEOUT));
+    let echo = channel.start_push("echo", payload(json!({"e": 1})), None);
+    let echoed = within("the echo", echo).await?;
+    let answered = started.elapsed();
+    match echoed {
+        Ok((status, response)) if status == "ok" => check(
+            response.deserialize::<Value>().ok() == Some(json!({"e": 1})),
+            format!("the echo's reply {response:?}"),
+        )?,
+        other => return Err(format!("the echo: {other:?}")),
+    }
+    check(
+        answered < TIMEOUT,
+        format!("the echo was answered after {answered:?}, not before the quiet push timed out"),
+    )?;
+    let result = within("the quiet push", quiet).await?;
+    let took = started.elapsed();
+    check(
+        result == Err(PushFailure::Timeout),
+        format!("the quiet push: {result:?}"),
+    )?;
+    check(
+        took >= TIMEOUT - Duration::from_millis(10),
+        format!("timed out after {took:?}, before its {TIMEOUT:?}"),
+    )?;
+    check(
+        took < TIMEOUT + Duration::from_secs(2),
+        format!("timed out only after {took:?} (timeout {TIMEOUT:?})"),
+    )?;
+    // The second one, not polled until now, timed out with the first.
+    time::sleep(Duration::from_millis(200)).await;
+    let asked = Instant::now();
+    let result = within("the unpolled quiet push", unpolled).await?;
+    let waited = asked.elapsed();
+    check(
+        result == Err(PushFailure::Timeout),
+        format!("the unpolled quiet push: {result:?}"),
+    )?;
+    check(
+        waited < TIMEOUT / 2,
+        format!(
+            "the unpolled quiet push took {waited:?} more: its timeout did not run from start_push"
+        ),
+    )?;
+    no_event(&mut channel, Duration::from_millis(50)).await?;
+    push_ok(&channel, "echo", json!({"still": "here"})).await?;
+    Ok(Outcome::Passed)
+}
+
 // ----- fixture: other topics -------------------------------------------
 
 /// `auth:*` wants `"token":"secret"`, else refuses with `unauthorized`.
@@ -1145,7 +1407,7 @@ pub fn attempts_permitted(schedule: &Backoff, window: Duration) -> usize {
 }
 
 /// What became of one push.
-pub type PushResult = Result<(String, Payload<'static>), PushFailure>;
+pub use crate::driver::PushResult;
 
 /// Push `i` of a burst tagged `tag`: even ones `echo`, odd ones `broadcast`
 /// (the server broadcasts the body to the channel, so the client sees how
@@ -1209,6 +1471,7 @@ pub fn check_burst(tag: &str, results: &[PushResult]) -> Result<Tally, String> {
             Err(PushFailure::Timeout) => tally.timed_out += 1,
             Err(PushFailure::Failed(_)) => tally.failed += 1,
             Err(PushFailure::Rejected(why)) if !why.is_empty() => tally.rejected += 1,
+            Err(PushFailure::TooManyPending { .. }) => tally.rejected += 1,
             Err(other) => {
                 return Err(format!(
                     "{tag}: push {i} ended without a reason the application can act on: {other:?}"
@@ -2733,6 +2996,9 @@ macro_rules! all_scenarios {
             binary_payloads,
             disconnect_me,
             sleep_orders_replies,
+            start_push_many_in_flight,
+            start_push_errors,
+            start_push_timeout,
             auth_topic,
             crash_join_refused,
             unmatched_topic_refused,

@@ -2,12 +2,15 @@
 //! their lives: refs, joins, rejoins, push outcomes, lost connections,
 //! heartbeats.
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
-use crate::codec::{EncodeError, HEARTBEAT, Message, PHOENIX_TOPIC, PHX_JOIN, PHX_LEAVE, Payload};
+use crate::codec::{
+    EncodeError, HEARTBEAT, Message, PHOENIX_TOPIC, PHX_JOIN, PHX_LEAVE, Payload, WireMessage,
+};
 
 use crate::client::channel::ChannelState;
-use crate::client::config::Secret;
+use crate::client::config::{Config, Secret};
 use crate::client::event::{
     ChannelCloseReason, ChannelErrorReason, DisconnectReason, Event, PushFailure, PushOutcome,
 };
@@ -32,17 +35,7 @@ impl Socket {
         event: &str,
         payload: &Payload<'_>,
     ) -> Result<(), EncodeError> {
-        let message = Message {
-            join_ref: join_ref.map(|r| r.to_string().into()),
-            msg_ref: Some(msg_ref.to_string().into()),
-            topic: topic.into(),
-            event: event.into(),
-            payload: match payload {
-                Payload::Json(raw) => Payload::Json(std::borrow::Cow::Borrowed(raw)),
-                Payload::Binary(bytes) => Payload::Binary(std::borrow::Cow::Borrowed(bytes)),
-            },
-        };
-        let wire = self.config.serializer.encode(&message)?;
+        let wire = encode(&self.config, join_ref, msg_ref, topic, event, payload)?;
         self.instructions.push_back(Instruction::Send(wire));
         Ok(())
     }
@@ -97,32 +90,39 @@ impl Socket {
     }
 
     pub(super) fn send_push(&mut self, id: PushId) -> Result<(), EncodeError> {
-        let Some(push) = self.pushes.get(&id) else {
-            return Ok(());
+        // Encoded from borrowed fields: no copy of the event, the topic or
+        // the payload.
+        let msg_ref = self.last_ref.next();
+        let (join_ref, wire) = {
+            let Some(push) = self.pushes.get(&id) else {
+                return Ok(());
+            };
+            let Some(ch) = self.channels.get(&push.channel) else {
+                return Ok(());
+            };
+            let Some(join_ref) = ch.join_ref else {
+                return Ok(());
+            };
+            let empty = Payload::empty();
+            let payload = push.payload.as_ref().unwrap_or(&empty);
+            let wire = encode(
+                &self.config,
+                Some(join_ref),
+                msg_ref,
+                &ch.topic,
+                &push.event,
+                payload,
+            )?;
+            (join_ref, wire)
         };
-        let Some(ch) = self.channels.get(&push.channel) else {
-            return Ok(());
-        };
-        let Some(join_ref) = ch.join_ref else {
-            return Ok(());
-        };
-        let topic = ch.topic.clone();
-        let event = push.event.clone();
-        let payload = push.payload.clone().unwrap_or_else(Payload::empty);
-        let msg_ref = self.take_ref(RefTarget::Push(id));
-        match self.send(Some(join_ref), msg_ref, &topic, &event, &payload) {
-            Ok(()) => {
-                if let Some(push) = self.pushes.get_mut(&id) {
-                    push.payload = None;
-                    push.sent = Some(SentWith { msg_ref, join_ref });
-                }
-                Ok(())
-            }
-            Err(e) => {
-                self.refs.remove(&msg_ref);
-                Err(e)
-            }
+        self.last_ref = msg_ref;
+        self.refs.insert(msg_ref, RefTarget::Push(id));
+        if let Some(push) = self.pushes.get_mut(&id) {
+            push.payload = None;
+            push.sent = Some(SentWith { msg_ref, join_ref });
         }
+        self.instructions.push_back(Instruction::Send(wire));
+        Ok(())
     }
 
     /// Ends a push with `outcome`, once: removes it from every index.
@@ -145,12 +145,15 @@ impl Socket {
 
     /// Fails every push of `channel` that was sent and not answered.
     pub(super) fn fail_sent_pushes(&mut self, channel: Option<ChannelId>, failure: &PushFailure) {
-        let sent: Vec<PushId> = self
+        // The map has no order; outcomes go out in the order of the pushes.
+        #[allow(clippy::iter_over_hash_type)]
+        let mut sent: Vec<PushId> = self
             .pushes
             .iter()
             .filter(|(_, p)| p.sent.is_some() && channel.is_none_or(|c| p.channel == c))
             .map(|(id, _)| *id)
             .collect();
+        sent.sort_unstable();
         for id in sent {
             self.finish_push(id, PushOutcome::Failed(failure.clone()));
         }
@@ -364,4 +367,29 @@ impl Socket {
             ChannelState::Joined | ChannelState::Errored => {}
         }
     }
+}
+
+/// Encodes one outgoing frame with the configured serializer; the refs are
+/// written on the stack.
+fn encode(
+    config: &Config,
+    join_ref: Option<JoinRef>,
+    msg_ref: Ref,
+    topic: &str,
+    event: &str,
+    payload: &Payload<'_>,
+) -> Result<WireMessage, EncodeError> {
+    let join_digits = join_ref.map(JoinRef::digits);
+    let msg_digits = msg_ref.digits();
+    let message = Message {
+        join_ref: join_digits.as_ref().map(|d| Cow::Borrowed(d.as_str())),
+        msg_ref: Some(Cow::Borrowed(msg_digits.as_str())),
+        topic: Cow::Borrowed(topic),
+        event: Cow::Borrowed(event),
+        payload: match payload {
+            Payload::Json(raw) => Payload::Json(Cow::Borrowed(raw)),
+            Payload::Binary(bytes) => Payload::Binary(Cow::Borrowed(bytes)),
+        },
+    };
+    config.serializer.encode(&message)
 }

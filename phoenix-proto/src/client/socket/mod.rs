@@ -11,7 +11,7 @@ use crate::url::{Transport, auth_token_protocols, connection_url};
 use super::channel::{Channel, ChannelState};
 use super::config::{Config, Secret};
 use super::event::Event;
-use super::ids::{ChannelId, JoinRef, PushId, Ref};
+use super::ids::{ChannelId, CounterHash, JoinRef, PushId, Ref};
 use super::instruction::{ConnectRequest, Instruction};
 use super::retry_after::parse_retry_after;
 use super::rng::Rng;
@@ -214,9 +214,10 @@ pub struct Socket {
     next_push: u64,
     channels: BTreeMap<ChannelId, Channel>,
     topics: BTreeMap<Arc<str>, ChannelId>,
-    pushes: BTreeMap<PushId, Push>,
+    /// Iterated only where the order is restored (`fail_sent_pushes`).
+    pushes: HashMap<PushId, Push, CounterHash>,
     /// What each ref in flight stands for (looked up, never iterated).
-    refs: HashMap<Ref, RefTarget>,
+    refs: HashMap<Ref, RefTarget, CounterHash>,
     heartbeat_pending: Option<Ref>,
     heartbeat_deadline: Option<Instant>,
     reconnect_deadline: Option<Instant>,
@@ -246,8 +247,8 @@ impl Socket {
             next_push: 0,
             channels: BTreeMap::new(),
             topics: BTreeMap::new(),
-            pushes: BTreeMap::new(),
-            refs: HashMap::new(),
+            pushes: HashMap::default(),
+            refs: HashMap::default(),
             heartbeat_pending: None,
             heartbeat_deadline: None,
             reconnect_deadline: None,

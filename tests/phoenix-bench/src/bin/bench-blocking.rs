@@ -2,19 +2,21 @@
 //! `phoenix-client-blocking`: one thread per socket, no async runtime.
 //!
 //! - `--mode api` (the default): the blocking API (`Client`, `Channel`)
-//!   called from plain threads. A blocking push holds its thread until the
-//!   reply, so the pipelined workload keeps its pushes in flight with as
-//!   many threads (1,000), each pushing its share one after the other;
-//!   server pushes are read from `ChannelEvents` on the main thread.
+//!   called from the main thread. The pipelined workload keeps its pushes
+//!   in flight from that one thread with `Channel::start_push`: it starts
+//!   pushes until 1,000 `PendingPush`es are outstanding, then `wait`s for
+//!   the oldest and starts the next; server pushes are read from
+//!   `ChannelEvents` on the main thread.
 //! - `--mode callback`: the callback model, the same `BenchHandler` as the
 //!   other drivers, run by `Builder::spawn_handler` on the socket's thread;
 //!   the main thread only starts each job and waits for it.
 //!
 //! See `phoenix_bench_probe` for the command line and the report.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
@@ -25,7 +27,8 @@ use phoenix_bench_probe::{
     TOPIC, Workload, idle_topic, rss_kib,
 };
 use phoenix_client_blocking::{
-    Blocking, Builder, Channel, ChannelEvent, ChannelEvents, Client, Payload,
+    Blocking, Builder, Channel, ChannelEvent, ChannelEvents, Client, Payload, PendingPush,
+    PushError, Reply,
 };
 
 fn main() {
@@ -83,6 +86,26 @@ fn echo(channel: &Channel) -> Result<(), Error> {
     Ok(())
 }
 
+/// Hands an echo push to the socket without waiting for its reply.
+fn start_echo(channel: &Channel) -> Result<PendingPush, Error> {
+    Ok(channel.start_push(ECHO_EVENT, Payload::json(&BODY)?, None))
+}
+
+/// An echo's outcome, checked as [`echo`] does: an `ok` reply,
+/// deserialized as an application would.
+fn echoed(outcome: Result<Reply, PushError>) -> Result<(), Error> {
+    let reply = outcome?;
+    if reply.status != "ok" {
+        return Err(PushError::Status {
+            status: reply.status,
+            response: reply.response,
+        }
+        .into());
+    }
+    let _reply: serde_json::Value = reply.response.deserialize()?;
+    Ok(())
+}
+
 fn api(args: &Args) -> Result<Report, Error> {
     let workload = &args.workload;
     match *workload {
@@ -104,45 +127,20 @@ fn api(args: &Args) -> Result<Report, Error> {
         }
         Workload::Pipe { count, inflight } => {
             let (_client, channel, _events) = joined(&args.url, TOPIC)?;
-            let threads = inflight.min(count).max(1);
-            // Every thread is started (and waits at the gate) before the
-            // clock starts.
-            let gate = RwLock::new(());
-            let (meter, outcomes) = thread::scope(|scope| {
-                let closed = gate.write();
-                let workers: Vec<_> = (0..threads)
-                    .map(|i| {
-                        // Thread i pushes every `threads`-th message.
-                        let share = count / threads + u64::from(i < count % threads);
-                        let (channel, gate) = (channel.clone(), &gate);
-                        thread::Builder::new().stack_size(64 * 1024).spawn_scoped(
-                            scope,
-                            move || -> Result<(), String> {
-                                drop(gate.read());
-                                for _ in 0..share {
-                                    echo(&channel).map_err(|e| e.to_string())?;
-                                }
-                                Ok(())
-                            },
-                        )
-                    })
-                    .collect();
-                let meter = Meter::start();
-                drop(closed);
-                let outcomes = workers
-                    .into_iter()
-                    .map(|worker| match worker {
-                        Ok(worker) => worker
-                            .join()
-                            .unwrap_or_else(|_| Err("a pushing thread panicked".into())),
-                        Err(error) => Err(format!("spawning a thread: {error}")),
-                    })
-                    .collect::<Vec<_>>();
-                (meter, outcomes)
-            });
-            let meter = meter?;
-            for outcome in outcomes {
-                outcome?;
+            let inflight = usize::try_from(inflight.min(count).max(1))?;
+            // One thread: start pushes until `inflight` are outstanding,
+            // then wait for the oldest and start the next.
+            let mut pending = VecDeque::with_capacity(inflight);
+            let (mut started, mut done) = (0, 0);
+            let meter = Meter::start()?;
+            while done < count {
+                while started < count && pending.len() < inflight {
+                    pending.push_back(start_echo(&channel)?);
+                    started += 1;
+                }
+                let oldest = pending.pop_front().ok_or("no push in flight")?;
+                echoed(oldest.wait())?;
+                done += 1;
             }
             Ok(Report::new(workload, count, meter.stop()?))
         }
