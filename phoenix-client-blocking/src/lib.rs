@@ -56,6 +56,31 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Many pushes in flight from one thread: [`Channel::start_push`] hands a
+//! push to the socket without blocking and returns a [`PendingPush`];
+//! [`wait`](PendingPush::wait) for each later. Every one ends in exactly
+//! one outcome.
+//!
+//! ```no_run
+//! # fn run(lobby: phoenix_client_blocking::Channel) -> Result<(), Box<dyn std::error::Error>> {
+//! use std::collections::VecDeque;
+//! use phoenix_client_blocking::{Payload, PendingPush};
+//! let mut in_flight: VecDeque<PendingPush> = VecDeque::new();
+//! for i in 0..10_000 {
+//!     if in_flight.len() == 1_000 {
+//!         if let Some(oldest) = in_flight.pop_front() {
+//!             let _reply = oldest.wait()?;
+//!         }
+//!     }
+//!     let payload = Payload::json(&serde_json::json!({"i": i}))?;
+//!     in_flight.push_back(lobby.start_push("item", payload, None));
+//! }
+//! for pending in in_flight {
+//!     pending.wait()?;
+//! }
+//! # Ok(()) }
+//! ```
+//!
 //! ## The callback model on your thread
 //!
 //! Implement [`Handler`] and [`run`](BuilderExt::run) it: the loop runs on

@@ -39,6 +39,24 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Many pushes in flight: [`Channel::start_push`] hands a push to the socket
+//! at once (in order, without waiting for room in its queue) and returns a
+//! [`PendingPush`], a future of its reply; every one ends in exactly one
+//! outcome. Futures of [`Channel::push`] kept together (`join_all`,
+//! `buffer_unordered`) cost the same.
+//!
+//! ```no_run
+//! # async fn run(lobby: phoenix_client_tokio::Channel) -> Result<(), Box<dyn std::error::Error>> {
+//! use phoenix_client_tokio::Payload;
+//! let pending: Vec<_> = (0..1_000)
+//!     .map(|i| Ok(lobby.start_push("item", Payload::json(&serde_json::json!({"i": i}))?, None)))
+//!     .collect::<Result<_, phoenix_client_tokio::phoenix_proto::codec::EncodeError>>()?;
+//! for reply in futures_util::future::join_all(pending).await {
+//!     println!("{}", reply?.status);
+//! }
+//! # Ok(()) }
+//! ```
+//!
 //! **The callback model** of the Elixir library phoenix_gen_socket_client:
 //! implement [`Handler`] and start it with [`Builder::spawn_handler`]; the
 //! callbacks run one at a time on the socket's task and act through a
