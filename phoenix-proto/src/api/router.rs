@@ -84,6 +84,9 @@ pub struct Router {
     routes: BTreeMap<ChannelId, Route>,
     /// Who waits for each push (looked up, never iterated).
     pushes: HashMap<PushId, oneshot::Sender<Result<PushOutcome, PushError>>, CounterHash>,
+    /// Push outcomes not handed over yet: sent together when the loop has
+    /// handled what it read (see [`flush`](Self::flush)).
+    replies: Vec<(oneshot::Sender<Result<PushOutcome, PushError>>, PushOutcome)>,
     /// Routes closed while events still wait in their overflow.
     draining: Vec<Route>,
     /// Woken whenever the application takes an event from any queue.
@@ -109,6 +112,7 @@ impl Router {
             status,
             routes: BTreeMap::new(),
             pushes: HashMap::default(),
+            replies: Vec::new(),
             draining: Vec::new(),
             room,
             news,
@@ -138,6 +142,20 @@ impl Router {
             }
         }
         budget
+    }
+
+    /// Hands over what the last batch of events produced: the push
+    /// outcomes, and one wake-up per channel queue that got events. Waking
+    /// each waiter as its outcome or event came meant a thread switch per
+    /// message when the application runs on another thread; once per batch
+    /// it is one per batch.
+    fn flush(&mut self) {
+        for (waiter, outcome) in self.replies.drain(..) {
+            let _ = waiter.send(Ok(outcome));
+        }
+        for route in self.routes.values().chain(&self.draining) {
+            route.events.flush();
+        }
     }
 
     /// Ready when a full queue may have room again; otherwise registers
@@ -236,6 +254,7 @@ impl Drop for Router {
     /// `Closed(SocketStopped)` (events the application had not made room
     /// for are dropped first), and the socket events with `Stopped`.
     fn drop(&mut self) {
+        self.flush();
         let reason = ChannelCloseReason::SocketStopped;
         for route in self.routes.values_mut() {
             let _ = route.closed.set(reason.clone());
@@ -399,6 +418,11 @@ impl Handler for Router {
         Action::Continue
     }
 
+    fn handle_batch_end(&mut self, _ctx: &mut Context<'_>) -> Action {
+        self.flush();
+        Action::Continue
+    }
+
     fn handle_reply(
         &mut self,
         _ctx: &mut Context<'_>,
@@ -411,7 +435,7 @@ impl Handler for Router {
             other => debug!(%push, outcome = ?other, "push ended without a reply"),
         }
         if let Some(waiter) = self.pushes.remove(&push) {
-            let _ = waiter.send(Ok(outcome));
+            self.replies.push((waiter, outcome));
         }
         Action::Continue
     }

@@ -354,6 +354,15 @@ pub trait Handler {
         Action::Continue
     }
 
+    /// Every event the socket had was handed to the callbacks (called once
+    /// after each batch of them, before the loop waits for more): the place
+    /// to hand over what was gathered per event in one go, for instance to
+    /// wake another thread once per batch instead of once per message.
+    fn handle_batch_end(&mut self, ctx: &mut Context<'_>) -> Action {
+        let _ = ctx;
+        Action::Continue
+    }
+
     /// A heartbeat or a [`Context::ping`] was answered after `rtt`.
     fn handle_pong(&mut self, ctx: &mut Context<'_>, rtt: Duration, requested: bool) -> Action {
         let _ = (ctx, rtt, requested);
@@ -512,20 +521,27 @@ pub fn init<H: Handler + ?Sized>(
     apply(socket, now, action)
 }
 
-/// Drains every pending event through the handler, applying each action.
-/// Stops at the first [`Action::Stop`] and returns it; later events stay queued.
+/// Drains every pending event through the handler, applying each action,
+/// then calls [`Handler::handle_batch_end`] if there was any. Stops at the
+/// first [`Action::Stop`] and returns it; later events stay queued.
 pub fn deliver_events<H: Handler + ?Sized>(
     handler: &mut H,
     socket: &mut Socket,
     now: Instant,
 ) -> Option<Stopped> {
+    let mut delivered = false;
     while let Some(event) = socket.poll_event() {
+        delivered = true;
         let action = dispatch(handler, &mut Context::new(socket, now), event);
         if let Some(stopped) = apply(socket, now, action) {
             return Some(stopped);
         }
     }
-    None
+    if !delivered {
+        return None;
+    }
+    let action = handler.handle_batch_end(&mut Context::new(socket, now));
+    apply(socket, now, action)
 }
 
 /// Hands an application message to [`Handler::handle_info`] and applies the action.
@@ -657,6 +673,27 @@ mod tests {
             self.calls.push(format!("malformed {error:?}"));
             Action::Continue
         }
+        fn handle_batch_end(&mut self, _: &mut Context<'_>) -> Action {
+            self.calls.push("batch end".into());
+            Action::Continue
+        }
+    }
+
+    #[test]
+    fn batch_end_follows_each_batch_of_events_and_nothing_else() {
+        let now = Instant::now();
+        let mut socket = Socket::new(Config::new("ws://h/socket"));
+        let mut handler = Recorder::default();
+        // No events: no call.
+        assert_eq!(deliver_events(&mut handler, &mut socket, now), None);
+        assert!(handler.calls.is_empty());
+        socket.connect(now);
+        socket.handle_connected(now);
+        assert_eq!(deliver_events(&mut handler, &mut socket, now), None);
+        // Connecting and Connected, then one batch end after both.
+        assert_eq!(handler.calls, ["connected", "batch end"]);
+        assert_eq!(deliver_events(&mut handler, &mut socket, now), None);
+        assert_eq!(handler.calls.len(), 2);
     }
 
     #[test]
