@@ -13,6 +13,7 @@ use phoenix_client_blocking::{
     Action, Builder, BuilderExt, ChannelId, Context, Handler, Payload, PushId, PushOutcome, ReplyTo,
 };
 use phoenix_test_server::{ServerConfig, TestServer};
+use phoenix_test_support::handlers::JoinOnCall;
 use serde_json::{Value, json};
 
 /// Joins `echo:handler` once connected, pushes `echo` once joined, and
@@ -281,45 +282,6 @@ fn block_on<F: Future>(future: F) -> F::Output {
             return out;
         }
         thread::park();
-    }
-}
-
-/// Answers a call once the server answered the join it asked for.
-#[derive(Default)]
-struct JoinOnCall {
-    waiting: Option<ReplyTo<String>>,
-}
-
-impl Handler for JoinOnCall {
-    type Info = ();
-    type Call = String;
-    type Reply = String;
-
-    fn handle_call(
-        &mut self,
-        ctx: &mut Context<'_>,
-        topic: String,
-        reply: ReplyTo<String>,
-    ) -> Action {
-        if topic != "never" {
-            let _ = ctx.join(&topic, Payload::empty());
-        }
-        self.waiting = Some(reply);
-        Action::Continue
-    }
-
-    fn handle_joined(
-        &mut self,
-        _ctx: &mut Context<'_>,
-        _channel: ChannelId,
-        _topic: std::sync::Arc<str>,
-        response: Payload<'static>,
-        _rejoin: bool,
-    ) -> Action {
-        if let Some(reply) = self.waiting.take() {
-            reply.send(response.as_json().unwrap_or("").to_owned());
-        }
-        Action::Continue
     }
 }
 

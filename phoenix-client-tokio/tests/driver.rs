@@ -16,6 +16,7 @@ use phoenix_client_tokio::{
     PushOutcome, ReplyTo,
 };
 use phoenix_test_server::TestServer;
+use phoenix_test_support::handlers::JoinOnCall;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 
@@ -451,48 +452,6 @@ async fn a_server_that_closes_every_connection_gets_no_tight_loop() {
     }
     closer.abort();
     client.shutdown().await;
-}
-
-/// Answers a call when the server has answered: the seed's deferred reply.
-#[derive(Default)]
-struct JoinOnCall {
-    waiting: Option<ReplyTo<String>>,
-}
-
-impl Handler for JoinOnCall {
-    type Info = ();
-    type Call = String; // a topic to join
-    type Reply = String; // the join's response
-
-    fn handle_call(
-        &mut self,
-        ctx: &mut Context<'_>,
-        topic: String,
-        reply: ReplyTo<String>,
-    ) -> Action {
-        if topic == "never" {
-            // Keep the token and never answer: the caller must still hear back.
-            self.waiting = Some(reply);
-            return Action::Continue;
-        }
-        let _ = ctx.join(&topic, Payload::empty());
-        self.waiting = Some(reply);
-        Action::Continue
-    }
-
-    fn handle_joined(
-        &mut self,
-        _ctx: &mut Context<'_>,
-        _channel: ChannelId,
-        _topic: Arc<str>,
-        response: Payload<'static>,
-        _rejoin: bool,
-    ) -> Action {
-        if let Some(reply) = self.waiting.take() {
-            reply.send(response.as_json().unwrap_or("").to_owned());
-        }
-        Action::Continue
-    }
 }
 
 #[tokio::test]

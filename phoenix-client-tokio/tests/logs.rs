@@ -1,36 +1,15 @@
 //! Tokens and secret parameters never reach the logs, at any level.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use phoenix_client_tokio::Builder;
 use phoenix_test_server::{ServerConfig, TestServer};
+use phoenix_test_support::logs::{Capture, assert_session_logged_without};
 use serde_json::json;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[test]
 fn secrets_never_appear_in_trace_logs() {
     let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = capture.start();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -55,24 +34,12 @@ fn secrets_never_appear_in_trace_logs() {
         client.shutdown().await;
         server.shutdown().await;
     });
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-    assert!(
-        logs.contains("connecting"),
-        "the session was logged:\n{logs}"
-    );
-    assert!(
-        logs.contains("token=***"),
-        "the redacted URL was logged:\n{logs}"
-    );
-    for secret in [
+    let logs = capture.text();
+    let secrets = [
         "tok-PARAM-1a2b",
         "tok-AUTH-9f8e",
         "tok-HEADER-3c4d",
         "dG9rLUFVVEgtOWY4ZQ",
-    ] {
-        assert!(
-            !logs.contains(secret),
-            "{secret} leaked into the logs:\n{logs}"
-        );
-    }
+    ];
+    assert_session_logged_without(&logs, &[], &secrets);
 }

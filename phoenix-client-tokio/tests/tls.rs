@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use phoenix_client_tokio::{Builder, DisconnectReason, Status};
 use phoenix_test_server::{ServerConfig, TestServer};
+// Captures what this thread logs, at every level (the tests run on
+// tokio's current-thread runtime, so the socket's task logs here too).
+use phoenix_test_support::logs::Capture;
 use serde_json::{Value, json};
 
 async fn tls_server() -> TestServer {
@@ -78,37 +81,6 @@ async fn native_tls_with_the_servers_ca() {
     )
     .await;
     server.shutdown().await;
-}
-
-/// Captures what this thread logs, at every level (the tests run on
-/// tokio's current-thread runtime, so the socket's task logs here too).
-#[derive(Clone, Default)]
-struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn start(&self) -> tracing::subscriber::DefaultGuard {
-        let writer = self.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        tracing::subscriber::set_default(subscriber)
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
 }
 
 /// The warnings that certificate verification is off, in `logs`.

@@ -26,6 +26,7 @@ use phoenix_client_async_std::{
     ReplyTo, Status, StatusWatch,
 };
 use phoenix_test_server::{ServerConfig, TestServer};
+use phoenix_test_support::handlers::JoinOnCall;
 use serde_json::{Value, json};
 
 /// How long anything that should happen promptly may take.
@@ -393,46 +394,6 @@ pub fn handles_are_send_sync_and_clone() {
     sendable::<ChannelEvents>();
     sendable::<HandlerSocket<Recorder>>();
     sendable::<Builder>();
-}
-
-/// Answers a call once the server answered the join it asked for; keeps a
-/// call for "never" unanswered.
-#[derive(Default)]
-struct JoinOnCall {
-    waiting: Option<ReplyTo<String>>,
-}
-
-impl Handler for JoinOnCall {
-    type Info = ();
-    type Call = String;
-    type Reply = String;
-
-    fn handle_call(
-        &mut self,
-        ctx: &mut Context<'_>,
-        topic: String,
-        reply: ReplyTo<String>,
-    ) -> Action {
-        if topic != "never" {
-            let _ = ctx.join(&topic, Payload::empty());
-        }
-        self.waiting = Some(reply);
-        Action::Continue
-    }
-
-    fn handle_joined(
-        &mut self,
-        _ctx: &mut Context<'_>,
-        _channel: ChannelId,
-        _topic: std::sync::Arc<str>,
-        response: Payload<'static>,
-        _rejoin: bool,
-    ) -> Action {
-        if let Some(reply) = self.waiting.take() {
-            reply.send(response.as_json().unwrap_or("").to_owned());
-        }
-        Action::Continue
-    }
 }
 
 pub async fn deferred_replies_are_answered_later_or_fail_on_stop(
