@@ -315,18 +315,25 @@ impl Socket {
         if !send_now {
             ch.held.push_back(id);
         }
+        // A push sent at once is encoded from the arguments; only a held
+        // one keeps its event and payload until it goes out.
+        let (held_event, held_payload, payload) = if send_now {
+            (String::new(), None, Some(payload))
+        } else {
+            (event.to_owned(), Some(payload), None)
+        };
         let mut push = Push {
             channel,
-            event: event.to_owned(),
-            payload: Some(payload),
+            event: held_event,
+            payload: held_payload,
             deadline: None,
             sent: None,
         };
         self.timers
             .set(&mut push.deadline, Timer::Push(id), after(now, timeout));
         self.pushes.insert(id, push);
-        if send_now {
-            if let Err(e) = self.send_push(id) {
+        if let Some(payload) = payload {
+            if let Err(e) = self.send_push_with(id, event, &payload) {
                 if let Some(mut push) = self.pushes.remove(&id) {
                     self.timers.cancel(&mut push.deadline, Timer::Push(id));
                 }

@@ -113,8 +113,8 @@ impl Socket {
         if self.state != ConnectionState::Connected {
             return;
         }
-        let serializer = self.config.serializer.clone();
-        match serializer.decode(message) {
+        let decoded = self.config.serializer.decode(message);
+        match decoded {
             Ok(ServerFrame::Reply(reply)) => self.on_reply(now, reply),
             Ok(ServerFrame::Message(message)) => self.on_message(now, message),
             Err(error) => self.events.push_back(Event::MalformedFrame { error }),

@@ -89,9 +89,25 @@ impl Socket {
         let _ = self.send(Some(join_ref), msg_ref, &topic, PHX_JOIN, &payload);
     }
 
+    /// Sends a held push: its event and payload leave the push (a sent push
+    /// is never sent again; a lost connection fails it).
     pub(super) fn send_push(&mut self, id: PushId) -> Result<(), EncodeError> {
-        // Encoded from borrowed fields: no copy of the event, the topic or
-        // the payload.
+        let Some(push) = self.pushes.get_mut(&id) else {
+            return Ok(());
+        };
+        let event = std::mem::take(&mut push.event);
+        let payload = push.payload.take().unwrap_or_else(Payload::empty);
+        self.send_push_with(id, &event, &payload)
+    }
+
+    /// Sends push `id` with this event and payload, encoded from the
+    /// borrowed fields: no copy of the event, the topic or the payload.
+    pub(super) fn send_push_with(
+        &mut self,
+        id: PushId,
+        event: &str,
+        payload: &Payload<'_>,
+    ) -> Result<(), EncodeError> {
         let msg_ref = self.last_ref.next();
         let (join_ref, wire) = {
             let Some(push) = self.pushes.get(&id) else {
@@ -103,14 +119,12 @@ impl Socket {
             let Some(join_ref) = ch.join_ref else {
                 return Ok(());
             };
-            let empty = Payload::empty();
-            let payload = push.payload.as_ref().unwrap_or(&empty);
             let wire = encode(
                 &self.config,
                 Some(join_ref),
                 msg_ref,
                 &ch.topic,
-                &push.event,
+                event,
                 payload,
             )?;
             (join_ref, wire)
@@ -118,7 +132,6 @@ impl Socket {
         self.last_ref = msg_ref;
         self.refs.insert(msg_ref, RefTarget::Push(id));
         if let Some(push) = self.pushes.get_mut(&id) {
-            push.payload = None;
             push.sent = Some(SentWith { msg_ref, join_ref });
         }
         self.instructions.push_back(Instruction::Send(wire));

@@ -114,6 +114,7 @@ enum RefTarget {
 #[derive(Debug)]
 struct Push {
     channel: ChannelId,
+    /// Kept until the push is sent (empty once sent).
     event: String,
     /// Kept until the push is sent.
     payload: Option<Payload<'static>>,
