@@ -30,6 +30,11 @@ OPTIONS:
                          blocking-api, phoenix-chan, pcc, phoenix-js)
     --cells A,B          only these workloads (seq, pipe, recv, flood, idle)
     --sockets N,M        idle socket counts (default 1000,10000)
+    --hold-ms MS         our clients keep the sockets of the largest idle cell this long after
+                         the memory reading, with heartbeats, then check that every socket is
+                         still joined and had its heartbeats answered, and read the memory
+                         again (default 5000; quick 1500; 0: no hold)
+    --heartbeat-ms MS    the heartbeat interval of the held sockets (default 1000; quick 500)
     --seq N              sequential pushes (default 10000, after 100 to warm up)
     --pipe N             pipelined pushes (default 100000)
     --inflight N         pipelined pushes in flight (default 1000)
@@ -56,6 +61,8 @@ struct Options {
     clients: Option<Vec<String>>,
     cells: Option<Vec<String>>,
     sockets: Option<Vec<u64>>,
+    hold_ms: Option<u64>,
+    heartbeat_ms: Option<u64>,
     seq: Option<u64>,
     pipe: Option<u64>,
     inflight: Option<u64>,
@@ -86,6 +93,8 @@ fn parse(args: &[String]) -> Result<Options, Error> {
         clients: None,
         cells: None,
         sockets: None,
+        hold_ms: None,
+        heartbeat_ms: None,
         seq: None,
         pipe: None,
         inflight: None,
@@ -121,6 +130,8 @@ fn parse(args: &[String]) -> Result<Options, Error> {
                         .collect::<Result<_, _>>()?,
                 );
             }
+            "--hold-ms" => o.hold_ms = Some(value()?.parse()?),
+            "--heartbeat-ms" => o.heartbeat_ms = Some(value()?.parse()?),
             "--seq" => o.seq = Some(value()?.parse()?),
             "--pipe" => o.pipe = Some(value()?.parse()?),
             "--inflight" => o.inflight = Some(value()?.parse()?),
@@ -233,8 +244,19 @@ fn bench_command(args: &[String]) -> Result<ExitCode, Error> {
             .clone()
             .unwrap_or_else(|| if quick { vec![50] } else { vec![1_000, 10_000] }),
         settle_ms: if quick { 100 } else { 500 },
+        hold_ms: options.hold_ms.unwrap_or(if quick { 1_500 } else { 5_000 }),
+        heartbeat_ms: options
+            .heartbeat_ms
+            .unwrap_or(if quick { 500 } else { 1_000 }),
         server: options.url.clone().unwrap_or_else(|| "mock".into()),
     };
+    if params.hold_ms > 0 && !(1..=params.hold_ms).contains(&params.heartbeat_ms) {
+        return Err(format!(
+            "--heartbeat-ms {} must be between 1 and --hold-ms {}",
+            params.heartbeat_ms, params.hold_ms
+        )
+        .into());
+    }
     if let Some(most) = params.idle_sockets.iter().max() {
         if *most + 64 > limit {
             eprintln!(

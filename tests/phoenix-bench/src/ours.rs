@@ -9,18 +9,20 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures_channel::oneshot;
 use futures_util::future::join_all;
 use futures_util::{StreamExt, stream};
 use phoenix_bench_probe::{
-    Args, BODY, ECHO_EVENT, Error, FloodCheck, ITEM_EVENT, Latency, MANY_EVENT, Meter, Report,
-    TOPIC, Workload, idle_topic, rss_kib,
+    Args, BODY, ECHO_EVENT, Error, FloodCheck, Hold, ITEM_EVENT, Latency, MANY_EVENT, Meter,
+    Report, TOPIC, Workload, idle_topic, rss_kib,
 };
 use phoenix_proto::api::{
-    Builder, Channel, ChannelEvent, ChannelEvents, Client, HandlerSocket, Launch,
+    Builder, Channel, ChannelEvent, ChannelEvents, Client, HandlerSocket, Launch, SocketEvent,
+    SocketEvents, Status,
 };
 use phoenix_proto::client::handler::{Action, Context, Handler};
 use phoenix_proto::client::{
@@ -30,6 +32,16 @@ use phoenix_proto::codec::Payload;
 
 /// A runtime's `sleep`, boxed, for the idle workload's settling time.
 pub type Sleep = fn(Duration) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A builder for `url` with the heartbeat interval of `hold`, if any
+/// (otherwise the default, 30 s).
+pub fn builder<R: Launch + Default>(url: &str, hold: Option<Hold>) -> Builder<R> {
+    let builder = Builder::<R>::new(url);
+    match hold {
+        Some(hold) => builder.heartbeat_interval(Some(hold.heartbeat)),
+        None => builder,
+    }
+}
 
 /// The join parameters of every channel: `{}`.
 fn no_params() -> serde_json::Map<String, serde_json::Value> {
@@ -122,7 +134,7 @@ pub async fn async_api<R: Launch + Default>(args: &Args, sleep: Sleep) -> Result
             let meter = Meter::start()?;
             let mut clients = Vec::with_capacity(usize::try_from(sockets)?);
             for index in 0..clients.capacity() {
-                let client = Builder::<R>::new(args.url.as_str()).connect();
+                let client = builder::<R>(&args.url, args.hold).connect();
                 let channel = client.channel(idle_topic(index), &no_params());
                 let events = channel.events();
                 clients.push((client, channel, events));
@@ -135,11 +147,141 @@ pub async fn async_api<R: Launch + Default>(args: &Args, sleep: Sleep) -> Result
             sleep(settle).await;
             report.rss_before_kib = Some(rss_before);
             report.rss_after_kib = Some(rss_kib()?);
+            if let Some(hold) = args.hold {
+                // Subscribed only now, so that the memory above is the
+                // sockets' alone.
+                let mut news: Vec<SocketEvents> = clients
+                    .iter()
+                    .map(|(client, _, _)| client.socket_events())
+                    .collect();
+                sleep(hold.hold).await;
+                report.rss_held_kib = Some(rss_kib()?);
+                let mut tally = HoldTally::default();
+                for (index, ((client, _, events), news)) in
+                    clients.iter_mut().zip(&mut news).enumerate()
+                {
+                    while let Ok(event) = news.try_recv() {
+                        tally.socket_event(index, &event);
+                    }
+                    tally.status(index, &client.status().current());
+                    if let Some(events) = events {
+                        while let Ok(event) = events.try_recv() {
+                            tally.channel_event(index, &event);
+                        }
+                    }
+                    tally.end_socket();
+                }
+                tally.finish(hold, sockets, &mut report)?;
+            }
             // The process exits right after the report: closing ten
             // thousand sockets politely first would only slow the run.
             std::mem::forget(clients);
             Ok(report)
         }
+    }
+}
+
+/// What the async or blocking API saw of its sockets at the end of a hold
+/// (see [`Hold`]), one socket after the other.
+#[derive(Debug, Default)]
+pub struct HoldTally {
+    heartbeats: u64,
+    sockets_answered: u64,
+    this_socket: u64,
+    problems: Vec<String>,
+}
+
+impl HoldTally {
+    /// One event of socket `index`'s [`SocketEvents`], subscribed when the
+    /// hold started: a heartbeat answered, or anything else (a disconnect,
+    /// a reconnection attempt, a malformed frame), which is a problem.
+    pub fn socket_event(&mut self, index: usize, event: &SocketEvent) {
+        match event {
+            SocketEvent::Heartbeat { .. } => self.this_socket += 1,
+            other => self.problems.push(format!("socket {index}: {other:?}")),
+        }
+    }
+
+    /// Socket `index`'s status at the end: it must be connected.
+    pub fn status(&mut self, index: usize, status: &Status) {
+        if !matches!(status, Status::Connected) {
+            self.problems.push(format!("socket {index}: {status:?}"));
+        }
+    }
+
+    /// An event of socket `index`'s channel: anything but a message (an
+    /// error, a rejoin, a close) means the channel did not stay joined.
+    pub fn channel_event(&mut self, index: usize, event: &ChannelEvent) {
+        if !matches!(event, ChannelEvent::Message { .. }) {
+            self.problems.push(format!("channel {index}: {event:?}"));
+        }
+    }
+
+    /// The current socket is done; the next events are the next one's.
+    pub fn end_socket(&mut self) {
+        if self.this_socket > 0 {
+            self.sockets_answered += 1;
+        }
+        self.heartbeats += std::mem::take(&mut self.this_socket);
+    }
+
+    /// Fills in the report's heartbeats and checks the hold of `sockets`.
+    ///
+    /// # Errors
+    /// As [`Hold::check`].
+    pub fn finish(self, hold: Hold, sockets: u64, report: &mut Report) -> Result<(), Error> {
+        report.heartbeats = Some(self.heartbeats);
+        hold.check(
+            sockets,
+            self.sockets_answered,
+            self.heartbeats,
+            &self.problems,
+        )
+    }
+}
+
+/// What every [`BenchHandler`] of an idle process tells during a hold: the
+/// heartbeats answered (counted once the hold starts) and anything that
+/// went wrong with a socket or its channel after the join.
+#[derive(Debug, Default)]
+pub struct HoldCounts {
+    counting: AtomicBool,
+    heartbeats: AtomicU64,
+    sockets_answered: AtomicU64,
+    problems: Mutex<Vec<String>>,
+}
+
+impl HoldCounts {
+    /// Counts the heartbeats answered from now on.
+    pub fn start(&self) {
+        self.counting.store(true, Ordering::SeqCst);
+    }
+
+    fn problem(&self, what: String) {
+        self.problems
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(what);
+    }
+
+    /// Fills in the report's heartbeats and checks the hold of `sockets`.
+    ///
+    /// # Errors
+    /// As [`Hold::check`].
+    pub fn finish(&self, hold: Hold, sockets: u64, report: &mut Report) -> Result<(), Error> {
+        let heartbeats = self.heartbeats.load(Ordering::SeqCst);
+        report.heartbeats = Some(heartbeats);
+        let problems = self
+            .problems
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        hold.check(
+            sockets,
+            self.sockets_answered.load(Ordering::SeqCst),
+            heartbeats,
+            &problems,
+        )
     }
 }
 
@@ -225,9 +367,11 @@ pub async fn callback<R: Launch + Default>(args: &Args, sleep: Sleep) -> Result<
             let meter = Meter::start()?;
             let mut handles = Vec::with_capacity(usize::try_from(sockets)?);
             let mut joins = Vec::with_capacity(handles.capacity());
+            let counts = args.hold.map(|_| Arc::new(HoldCounts::default()));
             for index in 0..handles.capacity() {
-                let (handler, joined) = BenchHandler::new(idle_topic(index));
-                handles.push(Builder::<R>::new(args.url.as_str()).spawn_handler(handler));
+                let (mut handler, joined) = BenchHandler::new(idle_topic(index));
+                handler.hold = counts.clone();
+                handles.push(builder::<R>(&args.url, args.hold).spawn_handler(handler));
                 joins.push(joined);
             }
             for joined in join_all(joins).await {
@@ -237,6 +381,12 @@ pub async fn callback<R: Launch + Default>(args: &Args, sleep: Sleep) -> Result<
             sleep(settle).await;
             report.rss_before_kib = Some(rss_before);
             report.rss_after_kib = Some(rss_kib()?);
+            if let (Some(hold), Some(counts)) = (args.hold, &counts) {
+                counts.start();
+                sleep(hold.hold).await;
+                report.rss_held_kib = Some(rss_kib()?);
+                counts.finish(hold, sockets, &mut report)?;
+            }
             std::mem::forget(handles);
             Ok(report)
         }
@@ -340,6 +490,10 @@ pub struct BenchHandler {
     joined: Option<oneshot::Sender<Result<(), String>>>,
     running: Option<(Running, Done)>,
     body: Payload<'static>,
+    /// Where an idle socket under a hold counts its heartbeats and
+    /// problems.
+    pub hold: Option<Arc<HoldCounts>>,
+    answered: bool,
 }
 
 impl BenchHandler {
@@ -353,6 +507,8 @@ impl BenchHandler {
             joined: Some(joined),
             running: None,
             body,
+            hold: None,
+            answered: false,
         };
         (handler, on_joined)
     }
@@ -377,6 +533,9 @@ impl BenchHandler {
     }
 
     fn fail(&mut self, why: String) {
+        if let Some(hold) = &self.hold {
+            hold.problem(format!("{}: {why}", self.topic));
+        }
         if let Some(joined) = self.joined.take() {
             let _ = joined.send(Err(why.clone()));
         }
@@ -618,6 +777,19 @@ impl Handler for BenchHandler {
             }
             // The `many` push's own reply, after the items.
             Some((Running::Recv { .. } | Running::Flood { .. }, _)) | None => {}
+        }
+        Action::Continue
+    }
+
+    fn handle_pong(&mut self, _ctx: &mut Context<'_>, _rtt: Duration, requested: bool) -> Action {
+        if let Some(hold) = &self.hold {
+            if !requested && hold.counting.load(Ordering::Relaxed) {
+                hold.heartbeats.fetch_add(1, Ordering::Relaxed);
+                if !self.answered {
+                    self.answered = true;
+                    hold.sockets_answered.fetch_add(1, Ordering::Relaxed);
+                }
+            }
         }
         Action::Continue
     }

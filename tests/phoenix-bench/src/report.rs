@@ -45,6 +45,8 @@ fn formatter(metric: Metric) -> Box<dyn Fn(f64) -> String> {
         Metric::PeakRssMib => Box::new(fixed(1)),
         Metric::RssPerSocketKib => Box::new(fixed(1)),
         Metric::ConnectS => Box::new(fixed(2)),
+        Metric::Heartbeats => Box::new(fixed(0)),
+        Metric::RssHeldPerSocketKib => Box::new(fixed(1)),
     }
 }
 
@@ -86,8 +88,79 @@ fn columns(file: &BenchFile) -> Vec<Column> {
             &cell,
             Metric::ConnectS,
         ));
+        if held(file).as_deref() == Some(cell.as_str()) {
+            columns.push(column(
+                &format!("heartbeats @{sockets}"),
+                &cell,
+                Metric::Heartbeats,
+            ));
+            columns.push(column(
+                &format!("KiB/socket after hold @{sockets}"),
+                &cell,
+                Metric::RssHeldPerSocketKib,
+            ));
+        }
     }
     columns
+}
+
+/// The idle cell our clients held, when some sample of it reports a hold
+/// (files from before the hold have none).
+fn held(file: &BenchFile) -> Option<String> {
+    let cell = file.params.held_cell()?;
+    file.samples
+        .iter()
+        .any(|s| s.cell == cell && s.report.heartbeats.is_some())
+        .then_some(cell)
+}
+
+/// The table of the held idle cell: our clients' heartbeats and memory
+/// after the hold, next to their memory before it.
+fn hold_table(out: &mut String, file: &BenchFile) {
+    let Some(cell) = held(file) else { return };
+    let p = &file.params;
+    let sockets = cell.trim_start_matches("idle");
+    let _ = writeln!(
+        out,
+        "
+### Holding {sockets} sockets with heartbeats (our clients)
+
+         After the memory reading above, our clients keep every socket for {hold} ms more with a
+         heartbeat every {heartbeat} ms (so about {per} per socket), then check that every socket is
+         still connected and joined and had its heartbeats answered (the process fails otherwise),
+         and read the memory again. The async and blocking APIs count heartbeats with
+         `Client::socket_events()` (subscribed after the first reading, so the second one includes
+         those streams), the callback model with `Handler::handle_pong`.
+",
+        hold = p.hold_ms,
+        heartbeat = p.heartbeat_ms,
+        per = p.hold_ms / p.heartbeat_ms.max(1),
+    );
+    let rows: Vec<Vec<String>> = file
+        .clients
+        .iter()
+        .filter(|c| c.role.starts_with("ours"))
+        .map(|client| {
+            let stat = |metric| file.stat(&client.id, &cell, metric);
+            vec![
+                client.label.clone(),
+                with_range(stat(Metric::Heartbeats), Metric::Heartbeats),
+                with_range(stat(Metric::RssPerSocketKib), Metric::RssPerSocketKib),
+                with_range(
+                    stat(Metric::RssHeldPerSocketKib),
+                    Metric::RssHeldPerSocketKib,
+                ),
+            ]
+        })
+        .collect();
+    let head = [
+        "client".to_owned(),
+        "heartbeats answered".to_owned(),
+        format!("KiB per socket after {} ms", p.settle_ms),
+        format!("KiB per socket after the {} ms hold", p.hold_ms),
+    ];
+    let head: Vec<&str> = head.iter().map(String::as_str).collect();
+    md_table(out, &head, &rows);
 }
 
 fn median(stat: Option<Stat>, metric: Metric) -> String {
@@ -368,7 +441,7 @@ the generated section is kept.
   - **idle**: {idle} sockets in one process, each joined to its own topic; RSS per socket is
     (RSS {settle} ms after the last join − RSS before the first connect) / sockets; connect+join is
     the time to open and join them all, all started at once. The harness raises the open-file
-    limit to the hard limit first.
+    limit to the hard limit first.{hold}
   - **peak RSS**: the process's high-water mark (`VmHWM`, `maxRSS` on Node) in the pipelined cell.",
         server = if p.server == "mock" {
             "`bench-mock-server` (`phoenix_bench::mock`), a process of its own".to_owned()
@@ -387,6 +460,13 @@ the generated section is kept.
             .collect::<Vec<_>>()
             .join(" and "),
         settle = p.settle_ms,
+        hold = match held(file) {
+            Some(cell) => format!(
+                " In `{cell}` our clients then hold their sockets for {} ms with a heartbeat every\n    {} ms, check them and read the memory again (below).",
+                p.hold_ms, p.heartbeat_ms
+            ),
+            None => String::new(),
+        },
     );
 
     let _ = writeln!(out, "\n## CPU per message\n");
@@ -440,6 +520,7 @@ the generated section is kept.
     let cells: Vec<(&str, Metric)> = cells.iter().map(|(c, m)| (c.as_str(), *m)).collect();
     let head: Vec<&str> = head.iter().map(String::as_str).collect();
     md_table(&mut out, &head, &client_rows(file, &cells, with_range));
+    hold_table(&mut out, file);
 
     let notes = missing_notes(file);
     if !notes.is_empty() {
@@ -517,6 +598,66 @@ mod tests {
             &section,
         );
         assert_eq!(again, format!("intro\n{BEGIN}\nnew\n{END}\n# Codec\n"));
+    }
+
+    #[test]
+    fn the_hold_table_shows_only_when_a_sample_held() {
+        use crate::results::{Machine, Params, Report, Sample};
+        let sample = |client: &str, held: bool| Sample {
+            client: client.into(),
+            cell: "idle10".into(),
+            run: 1,
+            report: Report {
+                workload: "idle".into(),
+                count: 10,
+                wall_s: 0.5,
+                rss_before_kib: Some(1000),
+                rss_after_kib: Some(1200),
+                rss_held_kib: held.then_some(1210),
+                heartbeats: held.then_some(50),
+                ..Report::default()
+            },
+            process_cpu_s: 0.1,
+            process_wall_s: 1.0,
+        };
+        let entry = |id: &str, role: &str| ClientEntry {
+            id: id.into(),
+            label: id.into(),
+            role: role.into(),
+            about: String::new(),
+            status: None,
+        };
+        let mut file = BenchFile {
+            format: crate::results::FORMAT,
+            mode: "quick".into(),
+            command: "test".into(),
+            machine: Machine::default(),
+            params: Params {
+                runs: 1,
+                idle_sockets: vec![10],
+                settle_ms: 100,
+                hold_ms: 1500,
+                heartbeat_ms: 500,
+                ..Params::default()
+            },
+            clients: vec![entry("floor", "floor"), entry("ours", "ours-callback")],
+            samples: vec![sample("floor", false), sample("ours", true)],
+            failures: Vec::new(),
+            codec: None,
+            duration_s: 1.0,
+        };
+        let text = markdown(&file, "b.json", "c.svg");
+        assert!(
+            text.contains("Holding 10 sockets with heartbeats"),
+            "{text}"
+        );
+        assert!(text.contains("| ours | 50 | 20.0 | 21.0 |"), "{text}");
+        assert!(!text.contains("| floor | 50"), "{text}");
+        assert!(table(&file).contains("heartbeats @10"));
+        // A file from before the hold: no samples with heartbeats.
+        file.samples = vec![sample("floor", false), sample("ours", false)];
+        assert!(!markdown(&file, "b.json", "c.svg").contains("Holding"));
+        assert!(!table(&file).contains("heartbeats"));
     }
 
     #[test]

@@ -89,8 +89,30 @@ pub struct Params {
     pub idle_sockets: Vec<u64>,
     /// Wait after the last join before memory is read, in ms.
     pub settle_ms: u64,
+    /// How long our clients keep the sockets of the largest idle cell
+    /// after the memory is read, with heartbeats, before they check them
+    /// and read it again, in ms (0, or absent in older files: no hold).
+    #[serde(default)]
+    pub hold_ms: u64,
+    /// The heartbeat interval of the held sockets, in ms.
+    #[serde(default)]
+    pub heartbeat_ms: u64,
     /// The server: `mock` or the URL given.
     pub server: String,
+}
+
+impl Params {
+    /// The idle cell whose sockets our clients hold: the one with the most
+    /// sockets, when there is a hold.
+    pub fn held_cell(&self) -> Option<String> {
+        if self.hold_ms == 0 || self.heartbeat_ms == 0 {
+            return None;
+        }
+        self.idle_sockets
+            .iter()
+            .max()
+            .map(|sockets| BenchFile::idle_cell(*sockets))
+    }
 }
 
 /// A client and whether it ran.
@@ -204,6 +226,10 @@ pub enum Metric {
     RssPerSocketKib,
     /// Time to connect and join every socket, s.
     ConnectS,
+    /// Heartbeats answered over all sockets during the hold.
+    Heartbeats,
+    /// Resident memory per socket at the end of the hold, KiB.
+    RssHeldPerSocketKib,
 }
 
 impl Metric {
@@ -223,6 +249,13 @@ impl Metric {
                 _ => None,
             },
             Metric::ConnectS => report.rss_after_kib.map(|_| report.wall_s),
+            Metric::Heartbeats => report.heartbeats.map(|h| h as f64),
+            Metric::RssHeldPerSocketKib => match (report.rss_before_kib, report.rss_held_kib) {
+                (Some(before), Some(held)) if count > 0.0 => {
+                    Some((held as f64 - before as f64) / count)
+                }
+                _ => None,
+            },
         }
     }
 }
@@ -294,5 +327,14 @@ mod tests {
         assert_eq!(Metric::Rate.of(&report), Some(500.0));
         assert_eq!(Metric::PeakRssMib.of(&report), Some(2.0));
         assert_eq!(Metric::P50.of(&report), None);
+        assert_eq!(Metric::Heartbeats.of(&report), None);
+        assert_eq!(Metric::RssHeldPerSocketKib.of(&report), None);
+        let held = Report {
+            rss_held_kib: Some(22_000),
+            heartbeats: Some(5_000),
+            ..report
+        };
+        assert_eq!(Metric::Heartbeats.of(&held), Some(5000.0));
+        assert_eq!(Metric::RssHeldPerSocketKib.of(&held), Some(21.0));
     }
 }

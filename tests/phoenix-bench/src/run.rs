@@ -82,12 +82,29 @@ pub struct Cell {
     /// Run by our clients only (the flood, which checks our drivers'
     /// back-pressure policy; the other clients do not implement it).
     pub ours_only: bool,
+    /// Arguments only our clients get, after `args`: the hold of the
+    /// largest idle cell (`--hold-ms`, `--heartbeat-ms`), which the other
+    /// clients do not implement.
+    pub ours_args: Vec<String>,
+}
+
+fn is_ours(client: &ClientSpec) -> bool {
+    matches!(client.role, Role::OursCallback | Role::OursApi)
 }
 
 impl Cell {
     /// Whether `client` runs this cell.
     pub fn runs(&self, client: &ClientSpec) -> bool {
-        !self.ours_only || matches!(client.role, Role::OursCallback | Role::OursApi)
+        !self.ours_only || is_ours(client)
+    }
+
+    /// The workload's arguments for `client`.
+    pub fn args_for(&self, client: &ClientSpec) -> Vec<String> {
+        let mut args = self.args.clone();
+        if is_ours(client) {
+            args.extend(self.ours_args.iter().cloned());
+        }
+        args
     }
 }
 
@@ -98,6 +115,7 @@ impl Cell {
             name,
             args: args.iter().map(|a| (*a).to_owned()).collect(),
             ours_only: false,
+            ours_args: Vec::new(),
         };
         let mut cells = vec![
             cell(
@@ -151,7 +169,7 @@ impl Cell {
             });
         }
         for sockets in &params.idle_sockets {
-            cells.push(cell(
+            let mut idle = cell(
                 crate::results::BenchFile::idle_cell(*sockets),
                 &[
                     "--workload",
@@ -161,7 +179,17 @@ impl Cell {
                     "--settle-ms",
                     &params.settle_ms.to_string(),
                 ],
-            ));
+            );
+            if params.held_cell() == Some(idle.name.clone()) {
+                idle.ours_args = [
+                    "--hold-ms".to_owned(),
+                    params.hold_ms.to_string(),
+                    "--heartbeat-ms".to_owned(),
+                    params.heartbeat_ms.to_string(),
+                ]
+                .into();
+            }
+            cells.push(idle);
         }
         cells
     }
@@ -374,7 +402,7 @@ pub fn run_process(
     program: &Path,
     args: &[String],
     url: &str,
-    cell: &Cell,
+    cell_args: &[String],
     timeout: Duration,
 ) -> Result<Outcome, String> {
     let before = CpuTime::children().map_err(|e| e.to_string())?;
@@ -382,7 +410,7 @@ pub fn run_process(
     let mut child = Command::new(program)
         .args(args)
         .args(["--url", url])
-        .args(&cell.args)
+        .args(cell_args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -467,7 +495,7 @@ pub fn run_all(
                 if !cell.runs(spec) {
                     continue;
                 }
-                match run_process(program, args, url, cell, timeout) {
+                match run_process(program, args, url, &cell.args_for(spec), timeout) {
                     Ok(outcome) => {
                         eprintln!(
                             "[run {run}/{runs}] {:<9} {:<20} {}",
@@ -527,11 +555,20 @@ fn summary(report: &Report) -> String {
             latency.p99,
             report.cpu_s / count * 1e5
         ),
-        (None, Some(after), Some(before)) => format!(
-            "{:.1} KiB/socket, connected and joined in {:.2} s",
-            (after as f64 - before as f64) / count,
-            report.wall_s
-        ),
+        (None, Some(after), Some(before)) => {
+            let mut line = format!(
+                "{:.1} KiB/socket, connected and joined in {:.2} s",
+                (after as f64 - before as f64) / count,
+                report.wall_s
+            );
+            if let (Some(held), Some(heartbeats)) = (report.rss_held_kib, report.heartbeats) {
+                line.push_str(&format!(
+                    "; held: {heartbeats} heartbeats answered, {:.1} KiB/socket after",
+                    (held as f64 - before as f64) / count
+                ));
+            }
+            line
+        }
         _ => format!(
             "{:.3} s CPU/100k, {:.0} msg/s",
             report.cpu_s / count * 1e5,
@@ -558,6 +595,8 @@ mod tests {
             flood_pause_us: 100,
             idle_sockets: vec![7, 9],
             settle_ms: 1,
+            hold_ms: 300,
+            heartbeat_ms: 100,
             server: "mock".into(),
         };
         let cells = Cell::all(&params);
@@ -573,6 +612,26 @@ mod tests {
                 .iter()
                 .filter(|c| c.name != "flood")
                 .all(|c| c.runs(floor))
+        );
+        // The largest idle cell holds its sockets, for our clients only.
+        let idle7 = cells.iter().find(|c| c.name == "idle7").unwrap();
+        let idle9 = cells.iter().find(|c| c.name == "idle9").unwrap();
+        assert!(idle7.ours_args.is_empty() && idle7.args_for(ours) == idle7.args);
+        assert_eq!(idle9.args_for(floor), idle9.args);
+        let held = idle9.args_for(ours);
+        assert_eq!(
+            held.get(idle9.args.len()..).unwrap(),
+            ["--hold-ms", "300", "--heartbeat-ms", "100"]
+        );
+        let peer = crate::clients::find("pcc").unwrap();
+        assert_eq!(idle9.args_for(peer), idle9.args);
+        assert!(
+            Cell::all(&Params {
+                hold_ms: 0,
+                ..params
+            })
+            .iter()
+            .all(|c| c.ours_args.is_empty())
         );
         assert_eq!(tail("a\n\nb\nc\n", 2), "b | c");
     }

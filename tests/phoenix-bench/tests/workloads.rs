@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use phoenix_bench::{mock, ours};
-use phoenix_bench_probe::{Args, Report, Workload};
+use phoenix_bench_probe::{Args, Hold, Report, Workload};
 use phoenix_client_tokio::Tokio;
 
 fn sleep(duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
@@ -74,6 +74,7 @@ async fn the_async_api_and_the_callback_model_finish_every_workload() {
             url: url.clone(),
             workload,
             mode: None,
+            hold: None,
         };
         let report = tokio::time::timeout(
             Duration::from_secs(30),
@@ -91,5 +92,43 @@ async fn the_async_api_and_the_callback_model_finish_every_workload() {
         .expect("in time")
         .expect("callback model");
         check(&report, &workload);
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn idle_sockets_held_with_heartbeats_have_them_answered() {
+    let listener = mock::listen(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).unwrap();
+    let url = format!("ws://{}/socket", listener.local_addr().unwrap());
+    tokio::spawn(mock::serve(listener));
+    let workload = Workload::Idle {
+        sockets: 4,
+        settle: Duration::from_millis(10),
+    };
+    let args = Args {
+        url,
+        workload,
+        mode: None,
+        hold: Some(Hold {
+            hold: Duration::from_millis(350),
+            heartbeat: Duration::from_millis(100),
+        }),
+    };
+    for callback in [false, true] {
+        let run = async {
+            if callback {
+                ours::callback::<Tokio>(&args, sleep).await
+            } else {
+                ours::async_api::<Tokio>(&args, sleep).await
+            }
+        };
+        let report = tokio::time::timeout(Duration::from_secs(30), run)
+            .await
+            .expect("in time")
+            .expect("held");
+        check(&report, &workload);
+        assert!(report.rss_held_kib.is_some(), "{report:?}");
+        // Three heartbeats each in 350 ms, give or take one.
+        let heartbeats = report.heartbeats.expect("heartbeats");
+        assert!((4 * 2..=4 * 4).contains(&heartbeats), "{report:?}");
     }
 }

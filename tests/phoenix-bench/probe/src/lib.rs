@@ -11,6 +11,7 @@
 //! bench-<kind> --url ws://127.0.0.1:PORT/socket --workload seq|pipe|recv|flood|idle
 //!              [--count N] [--warmup N] [--inflight K] [--sockets S]
 //!              [--settle-ms MS] [--pause-every K] [--pause-us US] [--mode MODE]
+//!              [--hold-ms MS [--heartbeat-ms MS]]
 //! ```
 //!
 //! does the workload against a server that serves the project's fixture
@@ -20,6 +21,12 @@
 //! (`getrusage(RUSAGE_SELF)`, user + system, every thread), read when the
 //! measured part of the workload starts and when it ends, so connecting,
 //! joining and warming up are not counted.
+//!
+//! `--hold-ms` (idle only, our clients only; see [`Hold`]) keeps the idle
+//! sockets open with heartbeats every `--heartbeat-ms` after the memory is
+//! read, then checks that every one of them is still connected and joined
+//! and had its heartbeats answered, and reads the memory again. The other
+//! clients are never given it.
 //!
 //! Kept apart from `phoenix-bench` so that a client with awkward
 //! dependencies (`phoenix_channels_client` turns on tokio's `test-util`)
@@ -140,6 +147,63 @@ pub struct Args {
     pub workload: Workload,
     /// A client-specific variant, e.g. `async` or `callback`.
     pub mode: Option<String>,
+    /// The idle workload's hold phase (`--hold-ms`), if any.
+    pub hold: Option<Hold>,
+}
+
+/// The hold phase of the idle workload: every socket is built with a
+/// heartbeat every `heartbeat`; after the joins, the settling time and the
+/// memory reading, the process keeps every socket for `hold`, then checks
+/// that each one is still connected and joined and that its heartbeats were
+/// answered ([`Report::heartbeats`]), and reads the memory again
+/// ([`Report::rss_held_kib`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hold {
+    /// How long the sockets are kept (`--hold-ms`, more than 0).
+    pub hold: Duration,
+    /// Each socket's heartbeat interval (`--heartbeat-ms`, default 1000,
+    /// at most `hold`, so that every socket has a heartbeat to answer).
+    pub heartbeat: Duration,
+}
+
+impl Hold {
+    /// The default heartbeat interval of a hold, in ms.
+    pub const DEFAULT_HEARTBEAT_MS: u64 = 1_000;
+
+    /// Checks what a hold saw: `answered` heartbeats over all sockets,
+    /// `sockets_answered` sockets with at least one, out of `sockets`, and
+    /// the problems found (a socket disconnected, a channel errored, ...),
+    /// of which the first few are shown.
+    ///
+    /// # Errors
+    /// When any socket had a problem or no heartbeat answered.
+    pub fn check(
+        &self,
+        sockets: u64,
+        sockets_answered: u64,
+        answered: u64,
+        problems: &[String],
+    ) -> Result<(), Error> {
+        let hold_ms = self.hold.as_millis();
+        let heartbeat_ms = self.heartbeat.as_millis();
+        if !problems.is_empty() {
+            let shown: Vec<&str> = problems.iter().take(3).map(String::as_str).collect();
+            return Err(format!(
+                "hold: {} problem(s) while holding {sockets} sockets for {hold_ms} ms (heartbeat every {heartbeat_ms} ms): {}",
+                problems.len(),
+                shown.join("; ")
+            )
+            .into());
+        }
+        if sockets_answered < sockets {
+            return Err(format!(
+                "hold: {} of {sockets} sockets had no heartbeat answered in {hold_ms} ms (heartbeat every {heartbeat_ms} ms; {answered} answered in all)",
+                sockets - sockets_answered
+            )
+            .into());
+        }
+        Ok(())
+    }
 }
 
 /// A command line that could not be understood.
@@ -150,7 +214,7 @@ impl fmt::Display for UsageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} (usage: --url URL --workload seq|pipe|recv|flood|idle [--count N] [--warmup N] [--inflight K] [--sockets S] [--settle-ms MS] [--pause-every K] [--pause-us US] [--mode M])",
+            "{} (usage: --url URL --workload seq|pipe|recv|flood|idle [--count N] [--warmup N] [--inflight K] [--sockets S] [--settle-ms MS] [--pause-every K] [--pause-us US] [--mode M] [--hold-ms MS [--heartbeat-ms MS]])",
             self.0
         )
     }
@@ -178,6 +242,7 @@ impl Args {
         let (mut count, mut warmup, mut inflight, mut sockets, mut settle_ms) =
             (None, None, None, None, None);
         let (mut pause_every, mut pause_us) = (None, None);
+        let (mut hold_ms, mut heartbeat_ms) = (None, None);
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
             let mut value = || {
@@ -199,6 +264,8 @@ impl Args {
                 "--settle-ms" => settle_ms = Some(number(value()?)?),
                 "--pause-every" => pause_every = Some(number(value()?)?),
                 "--pause-us" => pause_us = Some(number(value()?)?),
+                "--hold-ms" => hold_ms = Some(number(value()?)?),
+                "--heartbeat-ms" => heartbeat_ms = Some(number(value()?)?),
                 other => return Err(UsageError(format!("unknown option {other}"))),
             }
         }
@@ -227,10 +294,32 @@ impl Args {
             Some(other) => return Err(UsageError(format!("unknown workload {other}"))),
             None => return Err(UsageError("--workload is required".into())),
         };
+        let hold = match (hold_ms, heartbeat_ms) {
+            (None | Some(0), None) => None,
+            (None | Some(0), Some(_)) => {
+                return Err(UsageError("--heartbeat-ms needs --hold-ms".into()));
+            }
+            (Some(hold_ms), heartbeat_ms) => {
+                if !matches!(workload, Workload::Idle { .. }) {
+                    return Err(UsageError("--hold-ms is for the idle workload".into()));
+                }
+                let heartbeat_ms = heartbeat_ms.unwrap_or(Hold::DEFAULT_HEARTBEAT_MS);
+                if heartbeat_ms == 0 || heartbeat_ms > hold_ms {
+                    return Err(UsageError(format!(
+                        "--heartbeat-ms {heartbeat_ms} must be between 1 and --hold-ms {hold_ms}"
+                    )));
+                }
+                Some(Hold {
+                    hold: Duration::from_millis(hold_ms),
+                    heartbeat: Duration::from_millis(heartbeat_ms),
+                })
+            }
+        };
         Ok(Args {
             url,
             workload,
             mode,
+            hold,
         })
     }
 }
@@ -517,6 +606,14 @@ pub struct Report {
     /// after the flood (`flood`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rss_after_kib: Option<u64>,
+    /// Resident memory at the end of the hold (`idle` with `--hold-ms`):
+    /// every socket still joined, after its heartbeats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rss_held_kib: Option<u64>,
+    /// Heartbeats answered during the hold, over all sockets (`idle` with
+    /// `--hold-ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeats: Option<u64>,
     /// Peak resident memory of the process, read at the end.
     pub peak_rss_kib: u64,
 }
@@ -589,6 +686,7 @@ mod tests {
                     inflight: 1000
                 },
                 mode: Some("async".into()),
+                hold: None,
             })
         );
         let idle = parse("--url u --workload idle --sockets 3 --settle-ms 7").map(|a| a.workload);
@@ -620,6 +718,59 @@ mod tests {
         assert!(parse("--url u --workload seq --count x").is_err());
         assert!(parse("--workload seq").is_err());
         assert!(parse("--url u --workload seq --bogus 1").is_err());
+    }
+
+    #[test]
+    fn parses_the_hold_of_the_idle_workload() {
+        let hold = |line: &str| parse(line).map(|a| a.hold);
+        assert_eq!(
+            hold("--url u --workload idle --hold-ms 5000 --heartbeat-ms 1000"),
+            Ok(Some(Hold {
+                hold: Duration::from_secs(5),
+                heartbeat: Duration::from_secs(1),
+            }))
+        );
+        assert_eq!(
+            hold("--url u --workload idle --hold-ms 1500"),
+            Ok(Some(Hold {
+                hold: Duration::from_millis(1500),
+                heartbeat: Duration::from_millis(Hold::DEFAULT_HEARTBEAT_MS),
+            }))
+        );
+        assert_eq!(hold("--url u --workload idle"), Ok(None));
+        assert_eq!(hold("--url u --workload idle --hold-ms 0"), Ok(None));
+        // A heartbeat that would never come, or no hold to have it in.
+        assert!(hold("--url u --workload idle --hold-ms 500 --heartbeat-ms 1000").is_err());
+        assert!(hold("--url u --workload idle --hold-ms 500 --heartbeat-ms 0").is_err());
+        assert!(hold("--url u --workload idle --heartbeat-ms 100").is_err());
+        assert!(hold("--url u --workload seq --hold-ms 1000").is_err());
+        assert!(hold("--url u --workload idle --hold-ms x").is_err());
+    }
+
+    #[test]
+    fn the_hold_check_wants_every_socket_answered_and_no_problem() {
+        let hold = Hold {
+            hold: Duration::from_secs(5),
+            heartbeat: Duration::from_secs(1),
+        };
+        assert!(hold.check(3, 3, 15, &[]).is_ok());
+        let silent = hold.check(3, 2, 10, &[]).unwrap_err().to_string();
+        assert!(
+            silent.contains("1 of 3 sockets had no heartbeat"),
+            "{silent}"
+        );
+        let problems = ["socket 1: disconnected".to_owned()];
+        let lost = hold.check(3, 3, 15, &problems).unwrap_err().to_string();
+        assert!(lost.contains("socket 1: disconnected"), "{lost}");
+    }
+
+    #[test]
+    fn reports_without_the_hold_fields_still_parse() {
+        let old = r#"{"workload":"idle","count":2,"wall_s":1.0,"cpu_s":0.1,"user_s":0.1,"sys_s":0.0,"rss_before_kib":1,"rss_after_kib":3,"peak_rss_kib":4}"#;
+        let report: Report = serde_json::from_str(old).unwrap();
+        assert_eq!((report.rss_held_kib, report.heartbeats), (None, None));
+        let line = serde_json::to_string(&report).unwrap();
+        assert!(!line.contains("rss_held_kib") && !line.contains("heartbeats"));
     }
 
     #[test]

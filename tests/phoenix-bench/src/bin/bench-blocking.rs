@@ -197,7 +197,8 @@ fn api(args: &Args) -> Result<Report, Error> {
             let meter = Meter::start()?;
             let mut clients = Vec::with_capacity(usize::try_from(sockets)?);
             for index in 0..clients.capacity() {
-                let client = Client::from(Builder::new(args.url.as_str()).connect());
+                let client =
+                    Client::from(ours::builder::<Blocking>(&args.url, args.hold).connect());
                 let channel = client.channel(idle_topic(index), &no_params());
                 let events = channel.events();
                 clients.push((client, channel, events));
@@ -212,6 +213,32 @@ fn api(args: &Args) -> Result<Report, Error> {
             thread::sleep(settle);
             report.rss_before_kib = Some(rss_before);
             report.rss_after_kib = Some(rss_kib()?);
+            if let Some(hold) = args.hold {
+                // Subscribed only now, so that the memory above is the
+                // sockets' alone.
+                let mut news: Vec<_> = clients
+                    .iter()
+                    .map(|(client, _, _)| client.socket_events())
+                    .collect();
+                thread::sleep(hold.hold);
+                report.rss_held_kib = Some(rss_kib()?);
+                let mut tally = ours::HoldTally::default();
+                for (index, ((client, _, events), news)) in
+                    clients.iter_mut().zip(&mut news).enumerate()
+                {
+                    while let Ok(event) = news.try_recv() {
+                        tally.socket_event(index, &event);
+                    }
+                    tally.status(index, &client.status().current());
+                    if let Some(events) = events {
+                        while let Ok(event) = events.try_recv() {
+                            tally.channel_event(index, &event);
+                        }
+                    }
+                    tally.end_socket();
+                }
+                tally.finish(hold, sockets, &mut report)?;
+            }
             std::mem::forget(clients);
             Ok(report)
         }
