@@ -125,12 +125,12 @@ fn hold_table(out: &mut String, file: &BenchFile) {
         "
 ### Holding {sockets} sockets with heartbeats (our clients)
 
-         After the memory reading above, our clients keep every socket for {hold} ms more with a
-         heartbeat every {heartbeat} ms (so about {per} per socket), then check that every socket is
-         still connected and joined and had its heartbeats answered (the process fails otherwise),
-         and read the memory again. The async and blocking APIs count heartbeats with
-         `Client::socket_events()` (subscribed after the first reading, so the second one includes
-         those streams), the callback model with `Handler::handle_pong`.
+After the memory reading above, our clients keep every socket for {hold} ms more with a
+heartbeat every {heartbeat} ms (so about {per} per socket), then check that every socket is
+still connected and joined and had its heartbeats answered (the process fails otherwise),
+and read the memory again. The async and blocking APIs count heartbeats with
+`Client::socket_events()` (subscribed after the first reading, so the second one includes
+those streams), the callback model with `Handler::handle_pong`.
 ",
         hold = p.hold_ms,
         heartbeat = p.heartbeat_ms,
