@@ -33,21 +33,10 @@ async fn echo_over(builder: Builder) {
     client.shutdown().await;
 }
 
-#[tokio::test]
-async fn rustls_with_the_servers_ca() {
-    let server = tls_server().await;
-    assert!(server.socket_url().starts_with("wss://"));
-    let ca = server.tls().unwrap().ca_der.clone();
-    echo_over(Builder::new(server.socket_url()).add_root_certificate(ca)).await;
-    server.shutdown().await;
-}
-
-#[tokio::test]
-async fn rustls_refuses_an_unknown_ca() {
-    let server = tls_server().await;
-    let client = Builder::new(server.socket_url())
-        .reconnect(phoenix_client_tokio::Backoff::never())
-        .connect();
+/// Connects once (the builder must not retry) and checks that the
+/// connection was refused for a TLS reason.
+async fn refused_for_tls(builder: Builder) {
+    let client = builder.connect();
     let mut status = client.status();
     let reason = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
@@ -66,6 +55,24 @@ async fn rustls_refuses_an_unknown_ca() {
         other => panic!("expected a TLS failure, got {other:?}"),
     }
     client.shutdown().await;
+}
+
+#[tokio::test]
+async fn rustls_with_the_servers_ca() {
+    let server = tls_server().await;
+    assert!(server.socket_url().starts_with("wss://"));
+    let ca = server.tls().unwrap().ca_der.clone();
+    echo_over(Builder::new(server.socket_url()).add_root_certificate(ca)).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn rustls_refuses_an_unknown_ca() {
+    let server = tls_server().await;
+    refused_for_tls(
+        Builder::new(server.socket_url()).reconnect(phoenix_client_tokio::Backoff::never()),
+    )
+    .await;
     server.shutdown().await;
 }
 
@@ -199,25 +206,7 @@ async fn native_tls_refuses_an_unknown_ca_and_a_wrong_host() {
         if wrong_host {
             builder = builder.add_root_certificate(server.tls().unwrap().ca_der.clone());
         }
-        let client = builder.connect();
-        let mut status = client.status();
-        let reason = tokio::time::timeout(Duration::from_secs(5), async {
-            loop {
-                if let Status::Disconnected { reason, .. } = &*status.borrow_and_update() {
-                    return reason.clone();
-                }
-                status.changed().await.unwrap();
-            }
-        })
-        .await
-        .unwrap();
-        match reason {
-            DisconnectReason::TransportError { message } => {
-                assert!(message.contains("TLS"), "{message}")
-            }
-            other => panic!("expected a TLS failure, got {other:?}"),
-        }
-        client.shutdown().await;
+        refused_for_tls(builder).await;
         server.shutdown().await;
     }
 }
