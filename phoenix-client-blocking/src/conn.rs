@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use phoenix_proto::api::tungstenite::protocol::CloseFrame;
 use phoenix_proto::api::tungstenite::protocol::frame::coding::CloseCode;
-use phoenix_proto::api::tungstenite::{self, Message, WebSocket};
+use phoenix_proto::api::tungstenite::{self, Message};
 use phoenix_proto::codec::WireMessage;
 use polling::{Event, Poller};
 
-use crate::connect::{Stream, limit_io, time_left};
+use crate::connect::{Ws, limit_io, time_left};
 
 /// The poller key of the connection's socket.
 pub(crate) const SOCKET: usize = 0;
@@ -25,7 +25,7 @@ const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// A connection registered with the loop's poller. It leaves the poller
 /// when dropped, before its socket is closed.
 pub(crate) struct Conn {
-    ws: WebSocket<Stream>,
+    ws: Ws,
     poller: Arc<Poller>,
     /// Bytes may be waiting (in the kernel, in rustls or in tungstenite):
     /// read before sleeping. Cleared when a read would block.
@@ -48,14 +48,14 @@ impl fmt::Debug for Conn {
 
 impl Conn {
     /// Registers a freshly opened (non-blocking) WebSocket with `poller`.
-    pub(crate) fn register(ws: WebSocket<Stream>, poller: Arc<Poller>) -> io::Result<Conn> {
+    pub(crate) fn register(ws: Ws, poller: Arc<Poller>) -> io::Result<Conn> {
         // SAFETY: polling requires the socket to be deleted from the poller
         // before it is closed. The socket lives inside `ws`, which only this
         // `Conn` owns and never hands out, and `Conn`'s `Drop` deletes the
         // socket before the fields (and so the socket) are dropped.
         #[allow(unsafe_code)]
         unsafe {
-            poller.add(ws.get_ref().tcp(), Event::none(SOCKET))?;
+            poller.add(ws.get_ref().get_ref().tcp(), Event::none(SOCKET))?;
         }
         Ok(Conn {
             ws,
@@ -71,7 +71,8 @@ impl Conn {
     pub(crate) fn arm(&self, read: bool) -> io::Result<()> {
         let write = self.write_deadline.is_some();
         let interest = Event::new(SOCKET, read, write);
-        self.poller.modify(self.ws.get_ref().tcp(), interest)
+        self.poller
+            .modify(self.ws.get_ref().get_ref().tcp(), interest)
     }
 
     /// The next message if one can be read without blocking; `None` when
@@ -140,7 +141,7 @@ impl Conn {
     /// Switches the socket back to blocking mode for a stopping loop, with
     /// `limit` on each read and write.
     pub(crate) fn into_blocking(self, limit: Duration) -> Option<Conn> {
-        let tcp = self.ws.get_ref().tcp();
+        let tcp = self.ws.get_ref().get_ref().tcp();
         let ok = tcp.set_nonblocking(false).is_ok() && limit_io(tcp, limit).is_ok();
         ok.then_some(self)
     }
@@ -162,6 +163,7 @@ impl Conn {
             if self
                 .ws
                 .get_ref()
+                .get_ref()
                 .tcp()
                 .set_read_timeout(Some(left))
                 .is_err()
@@ -179,7 +181,7 @@ impl Conn {
 impl Drop for Conn {
     fn drop(&mut self) {
         // Before the socket closes: see `register`.
-        let _ = self.poller.delete(self.ws.get_ref().tcp());
+        let _ = self.poller.delete(self.ws.get_ref().get_ref().tcp());
     }
 }
 

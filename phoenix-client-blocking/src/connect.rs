@@ -1,5 +1,6 @@
 //! Opening a connection: TCP, TLS (rustls) and the WebSocket upgrade the
-//! core described, on the socket's thread.
+//! core described (written and read by `phoenix_proto::api::upgrade`), on
+//! the socket's thread.
 //!
 //! This is the one place where the loop blocks on the network: each of the
 //! three steps may take up to the connect timeout (resolving the host name
@@ -11,15 +12,18 @@ use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant, SystemTime};
 
-use phoenix_proto::api::tungstenite::client::IntoClientRequest;
-use phoenix_proto::api::tungstenite::handshake::HandshakeError;
-use phoenix_proto::api::tungstenite::{self, WebSocket};
+use phoenix_proto::api::tungstenite::WebSocket;
+use phoenix_proto::api::tungstenite::protocol::Role;
+use phoenix_proto::api::upgrade::{Progress, Upgrade, io_failure};
 use phoenix_proto::api::{
-    ConnectTarget, TransportOptions, server_name, tls_failure_in, upgrade_failure, upgrade_request,
-    websocket_config,
+    ConnectTarget, ElasticIo, TransportOptions, server_name, websocket_config,
 };
 use phoenix_proto::client::{ConnectFailure, ConnectRequest};
 use rustls::{ClientConnection, StreamOwned};
+
+/// A WebSocket over a [`Stream`], with buffers that are given back while
+/// the socket is idle ([`ElasticIo`]).
+pub(crate) type Ws = WebSocket<ElasticIo<Stream>>;
 
 /// The byte stream under a WebSocket: TCP, or TLS over TCP.
 #[derive(Debug)]
@@ -68,9 +72,9 @@ impl Write for Stream {
 pub(crate) fn open(
     request: &ConnectRequest,
     options: &TransportOptions,
-) -> Result<WebSocket<Stream>, ConnectFailure> {
+) -> Result<Ws, ConnectFailure> {
     let target = ConnectTarget::for_url(&request.url)?;
-    let upgrade = upgrade_request(request)?;
+    let upgrade = Upgrade::new(request)?;
     let tcp = open_tcp(&target, options.connect_timeout)?;
     let stream = if target.tls {
         Stream::Tls(Box::new(open_tls(tcp, &target.host, options)?))
@@ -78,7 +82,7 @@ pub(crate) fn open(
         Stream::Plain(tcp)
     };
     let ws = open_websocket(upgrade, stream, options)?;
-    let tcp = ws.get_ref().tcp();
+    let tcp = ws.get_ref().get_ref().tcp();
     tcp.set_read_timeout(None)
         .and_then(|()| tcp.set_write_timeout(None))
         .and_then(|()| tcp.set_nonblocking(true))
@@ -166,39 +170,64 @@ fn open_tls(
 }
 
 fn open_websocket(
-    upgrade: impl IntoClientRequest,
-    stream: Stream,
+    mut upgrade: Upgrade,
+    mut stream: Stream,
     options: &TransportOptions,
-) -> Result<WebSocket<Stream>, ConnectFailure> {
+) -> Result<Ws, ConnectFailure> {
     let deadline = Instant::now() + options.connect_timeout;
     let timed_out_upgrading = || ConnectFailure::new("timed out during the WebSocket upgrade");
-    let mut left = time_left(deadline).ok_or_else(timed_out_upgrading)?;
-    limit_io(stream.tcp(), left)
-        .map_err(|e| ConnectFailure::new(format!("WebSocket upgrade failed: {e}")))?;
-    let mut attempt =
-        tungstenite::client::client_with_config(upgrade, stream, Some(websocket_config(options)));
-    loop {
-        match attempt {
-            Ok((ws, _response)) => return Ok(ws),
-            // A read or write ran out of its time limit: go on with what is left.
-            Err(HandshakeError::Interrupted(handshake)) => {
-                left = time_left(deadline).ok_or_else(timed_out_upgrading)?;
-                limit_io(handshake.get_ref().get_ref().tcp(), left)
-                    .map_err(|e| ConnectFailure::new(format!("WebSocket upgrade failed: {e}")))?;
-                attempt = handshake.handshake();
-            }
-            Err(HandshakeError::Failure(tungstenite::Error::Io(e))) if timed_out(&e) => {
-                return Err(timed_out_upgrading());
-            }
+    // Each read and write may take what is left of the time; one that runs
+    // out of its limit goes round again with what is left then.
+    let limit = |stream: &Stream| {
+        let left = time_left(deadline).ok_or_else(timed_out_upgrading)?;
+        limit_io(stream.tcp(), left)
+            .map_err(|e| ConnectFailure::new(format!("WebSocket upgrade failed: {e}")))
+    };
+    let mut sent = 0;
+    while let Some(rest) = upgrade.request().get(sent..).filter(|r| !r.is_empty()) {
+        limit(&stream)?;
+        match stream.write(rest) {
+            Ok(0) => return Err(io_failure(io::ErrorKind::WriteZero.into())),
+            Ok(n) => sent += n,
+            Err(e) if retry(&e) => {}
             // A TLS 1.3 server refuses a client certificate after the
-            // handshake: its alert arrives here.
-            Err(HandshakeError::Failure(e)) => {
-                return Err(
-                    tls_failure_in(&e).unwrap_or_else(|| upgrade_failure(e, SystemTime::now()))
-                );
-            }
+            // handshake: its alert arrives here (io_failure says so).
+            Err(e) => return Err(io_failure(e)),
         }
     }
+    upgrade.request_sent();
+    loop {
+        limit(&stream)?;
+        match stream.flush() {
+            Ok(()) => break,
+            Err(e) if retry(&e) => {}
+            Err(e) => return Err(io_failure(e)),
+        }
+    }
+    loop {
+        limit(&stream)?;
+        match stream.read(upgrade.read_space()) {
+            Ok(n) => {
+                if let Progress::Done(leftover) = upgrade.filled(n, SystemTime::now())? {
+                    let config = Some(websocket_config(options));
+                    return Ok(WebSocket::from_partially_read(
+                        ElasticIo::new(stream, options.read_buffer_size),
+                        leftover,
+                        Role::Client,
+                        config,
+                    ));
+                }
+            }
+            Err(e) if retry(&e) => {}
+            Err(e) => return Err(io_failure(e)),
+        }
+    }
+}
+
+/// Whether a read or write during the upgrade may simply be tried again
+/// (until the deadline): it ran out of its time limit or was interrupted.
+fn retry(error: &io::Error) -> bool {
+    timed_out(error) || error.kind() == io::ErrorKind::Interrupted
 }
 
 #[cfg(test)]

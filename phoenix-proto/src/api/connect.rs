@@ -1,20 +1,23 @@
 //! Opening WebSocket connections on any async runtime: the byte stream
 //! (TCP from the runtime, or a stream you provide), TLS (rustls), and the
-//! upgrade the core described.
+//! upgrade the core described (written and read by [`super::upgrade`]).
 
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use async_tungstenite::WebSocketStream;
 use futures_io::{AsyncRead, AsyncWrite};
+use tungstenite::protocol::Role;
 
-use super::handshake::{ConnectTarget, upgrade_failure, upgrade_request, websocket_config};
+use super::elastic::ElasticIo;
+use super::handshake::{ConnectTarget, websocket_config};
 use super::options::TransportOptions;
 use super::runtime::{Runtime, timeout};
-use super::tls::{server_name, tls_failure_in};
+use super::tls::server_name;
+use super::upgrade::{Progress, Upgrade, io_failure};
 use crate::client::{ConnectFailure, ConnectRequest};
 
 /// A byte stream a WebSocket can run over (the `futures-io` traits).
@@ -28,7 +31,7 @@ pub type BoxIo = Box<dyn Io>;
 pub type ConnectFuture = Pin<Box<dyn Future<Output = io::Result<BoxIo>> + Send>>;
 
 /// The WebSocket type the shared driver runs.
-pub type WsStream = WebSocketStream<BoxIo>;
+pub type WsStream = WebSocketStream<ElasticIo<BoxIo>>;
 
 /// Opens the byte stream for a connection instead of a plain TCP connect:
 /// a proxy tunnel, a Unix socket, an in-memory pipe in tests. TLS (for
@@ -58,39 +61,88 @@ impl fmt::Debug for Connector {
 }
 
 /// Opens the connection `request` describes.
-pub(crate) async fn open<R: Runtime>(
+///
+/// Not an `async fn`, which would keep its arguments twice: the future
+/// holds the runtime and the options once, and of the request only the
+/// [`Upgrade`] built from it.
+pub(crate) fn open<R: Runtime>(
     runtime: R,
     request: ConnectRequest,
     options: TransportOptions,
-) -> Result<WsStream, ConnectFailure> {
-    let target = ConnectTarget::for_url(&request.url)?;
-    let upgrade = upgrade_request(&request)?;
-    let (host, tls) = (target.host.clone(), target.tls);
-    let stream = match &options.connector {
-        Some(connector) => (connector.0)(target),
-        None => runtime.connect_tcp(target.host, target.port),
-    };
-    let io = timeout(&runtime, options.connect_timeout, stream)
-        .await
-        .ok_or_else(|| ConnectFailure::new("timed out opening the connection"))?
-        .map_err(|e| ConnectFailure::new(format!("could not open the connection: {e}")))?;
-    let io = if tls {
-        let handshake = wrap_tls(&runtime, &options, &host, io);
-        timeout(&runtime, options.connect_timeout, handshake)
+) -> impl Future<Output = Result<WsStream, ConnectFailure>> {
+    let mut prepared = ConnectTarget::for_url(&request.url)
+        .and_then(|target| Ok((target, Upgrade::new(&request)?)));
+    drop(request);
+    async move {
+        // Used in place: moving them out would keep them twice.
+        let (target, upgrade) = match &mut prepared {
+            Ok((target, upgrade)) => (&*target, upgrade),
+            Err(failure) => return Err(failure.clone()),
+        };
+        let stream = match &options.connector {
+            Some(connector) => (connector.0)(target.clone()),
+            None => runtime.connect_tcp(target.host.clone(), target.port),
+        };
+        let io = timeout(&runtime, options.connect_timeout, stream)
             .await
-            .ok_or_else(|| ConnectFailure::new("timed out during the TLS handshake"))??
-    } else {
-        io
-    };
-    let handshake =
-        async_tungstenite::client_async_with_config(upgrade, io, Some(websocket_config(&options)));
-    match timeout(&runtime, options.connect_timeout, handshake).await {
-        None => Err(ConnectFailure::new(
-            "timed out during the WebSocket upgrade",
-        )),
-        Some(Ok((ws, _response))) => Ok(ws),
-        Some(Err(e)) => {
-            Err(tls_failure_in(&e).unwrap_or_else(|| upgrade_failure(e, runtime.wall_clock())))
+            .ok_or_else(|| ConnectFailure::new("timed out opening the connection"))?
+            .map_err(|e| ConnectFailure::new(format!("could not open the connection: {e}")))?;
+        let mut io = if target.tls {
+            // Boxed: a plain `ws:` connection does not carry the TLS
+            // handshake's state in this future.
+            let handshake = Box::pin(wrap_tls(&runtime, &options, &target.host, io));
+            timeout(&runtime, options.connect_timeout, handshake)
+                .await
+                .ok_or_else(|| ConnectFailure::new("timed out during the TLS handshake"))??
+        } else {
+            io
+        };
+        // The upgrade runs on borrows, so that the timeout's future holds no
+        // second copy of them.
+        let leftover = timeout(
+            &runtime,
+            options.connect_timeout,
+            run_upgrade(&runtime, upgrade, &mut io),
+        )
+        .await
+        .ok_or_else(|| ConnectFailure::new("timed out during the WebSocket upgrade"))??;
+        let config = Some(websocket_config(&options));
+        let io = ElasticIo::new(io, options.read_buffer_size);
+        // With nothing left over this is `from_raw_socket`: the same
+        // buffers, one future fewer in this one.
+        Ok(WebSocketStream::from_partially_read(io, leftover, Role::Client, config).await)
+    }
+}
+
+/// Writes the upgrade request over `io` and reads the answer: the bytes
+/// read after the response head.
+async fn run_upgrade<R: Runtime>(
+    runtime: &R,
+    upgrade: &mut Upgrade,
+    io: &mut BoxIo,
+) -> Result<Vec<u8>, ConnectFailure> {
+    let mut sent = 0;
+    while let Some(rest) = upgrade.request().get(sent..).filter(|r| !r.is_empty()) {
+        match poll_fn(|cx| Pin::new(&mut *io).poll_write(cx, rest)).await {
+            Ok(0) => return Err(io_failure(io::ErrorKind::WriteZero.into())),
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_failure(e)),
+        }
+    }
+    upgrade.request_sent();
+    poll_fn(|cx| Pin::new(&mut *io).poll_flush(cx))
+        .await
+        .map_err(io_failure)?;
+    loop {
+        match poll_fn(|cx| Pin::new(&mut *io).poll_read(cx, upgrade.read_space())).await {
+            Ok(n) => {
+                if let Progress::Done(leftover) = upgrade.filled(n, runtime.wall_clock())? {
+                    return Ok(leftover);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_failure(e)),
         }
     }
 }

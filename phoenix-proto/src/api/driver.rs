@@ -50,7 +50,12 @@ type Connecting = Pin<Box<dyn Future<Output = Result<WsStream, ConnectFailure>> 
 
 /// Runs one socket until its handler stops, it is told to stop, or every
 /// handle is gone; then reports why.
-pub async fn run<R: Runtime, H: Handler>(runtime: R, task: SocketTask<H>) {
+///
+/// A plain function returning the loop's future (not an `async fn`): the
+/// task is taken apart before the future is built, so the future holds each
+/// part once instead of the whole task beside its parts (5.0 KiB per socket
+/// became about 2 KiB; see BENCHMARKS.md).
+pub fn run<R: Runtime, H: Handler>(runtime: R, task: SocketTask<H>) -> impl Future<Output = ()> {
     let SocketTask {
         mut core,
         mut handler,
@@ -68,12 +73,14 @@ pub async fn run<R: Runtime, H: Handler>(runtime: R, task: SocketTask<H>) {
         timer: None,
         turn: 0,
     };
-    let (reason, done) = driver.run(&mut core, &mut handler, &flow, &mut inbox).await;
-    // Nothing more is accepted; handles waiting on the socket learn it is gone.
-    inbox.close();
-    drop(handler);
-    drop(done);
-    let _ = stopped.send(reason);
+    async move {
+        let (reason, done) = driver.run(&mut core, &mut handler, &flow, &mut inbox).await;
+        // Nothing more is accepted; handles waiting on the socket learn it is gone.
+        inbox.close();
+        drop(handler);
+        drop(done);
+        let _ = stopped.send(reason);
+    }
 }
 
 struct Driver<R: Runtime> {
@@ -104,12 +111,12 @@ impl<R: Runtime> Driver<R> {
         inbox: &mut InboxReceiver<H>,
     ) -> Stop {
         if let Some(stopped) = handler::init(handler, core, self.runtime.now()) {
-            self.finish(core).await;
+            self.finish_boxed(core).await;
             return (stopped, None);
         }
         loop {
             if let Some(stopped) = self.drain(core, handler).await {
-                self.finish(core).await;
+                self.finish_boxed(core).await;
                 return (stopped, None);
             }
             let deadline = core.poll_timeout();
@@ -121,7 +128,7 @@ impl<R: Runtime> Driver<R> {
                     let now = self.runtime.now();
                     while let Some(message) = next.take() {
                         if let Some(stop) = deliver_received(handler, core, now, message) {
-                            self.finish(core).await;
+                            self.finish_boxed(core).await;
                             return stop;
                         }
                         handled += 1;
@@ -306,6 +313,16 @@ impl<R: Runtime> Driver<R> {
                 return None;
             }
         }
+    }
+
+    /// [`finish`](Self::finish) in a box of its own: it runs once, at the
+    /// end, and inline its state would make every idle socket's loop future
+    /// about 1 KiB larger.
+    fn finish_boxed<'a>(
+        &'a mut self,
+        core: &'a mut Socket,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        Box::pin(self.finish(core))
     }
 
     /// Stops: the core disconnects, and its instructions are carried out up

@@ -248,14 +248,6 @@ impl Drop for EventReceiver {
     }
 }
 
-/// `try_recv` of an async-channel receiver, in std's terms.
-pub(crate) fn try_recv<T>(rx: &async_channel::Receiver<T>) -> Result<T, TryRecvError> {
-    rx.try_recv().map_err(|e| match e {
-        async_channel::TryRecvError::Empty => TryRecvError::Empty,
-        async_channel::TryRecvError::Closed => TryRecvError::Disconnected,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::AtomicUsize;

@@ -1,7 +1,9 @@
-//! The WebSocket upgrade, as every tungstenite-based driver performs it:
-//! where to open the byte stream, the upgrade request the core described,
-//! the WebSocket limits, and what an HTTP refusal means. Blocking and async
-//! drivers share it; only the I/O differs.
+//! The WebSocket connection, as every tungstenite-based driver opens it:
+//! where to open the byte stream, the WebSocket limits, and what a failed
+//! upgrade means. Blocking and async drivers share it; only the I/O
+//! differs. The upgrade itself (the request and the reading of the answer)
+//! is [`super::upgrade`]; [`upgrade_request`] and [`upgrade_failure`] stay
+//! for drivers that run tungstenite's own client handshake instead.
 
 use std::time::SystemTime;
 
@@ -10,7 +12,9 @@ use tungstenite::handshake::client::Request;
 use tungstenite::http::{HeaderName, HeaderValue, Uri};
 use tungstenite::protocol::WebSocketConfig;
 
+use super::elastic::WS_READ_BUFFER;
 use super::options::TransportOptions;
+use super::upgrade::failed;
 use crate::client::{BadMessage, ConnectFailure, ConnectRequest};
 
 /// Where a connection goes, for a custom connector.
@@ -51,7 +55,9 @@ impl ConnectTarget {
 }
 
 /// The HTTP upgrade request for `request`: its URL, headers and the auth
-/// token subprotocols.
+/// token subprotocols, as an `http` request for tungstenite's client
+/// handshake. The drivers here write [`Upgrade`](super::upgrade::Upgrade)'s
+/// request instead, which keeps far less memory per connecting socket.
 ///
 /// # Errors
 /// The URL, a header name or value cannot go in an HTTP request.
@@ -79,16 +85,24 @@ pub fn upgrade_request(request: &ConnectRequest) -> Result<Request, ConnectFailu
 }
 
 /// The WebSocket limits from the transport options.
+///
+/// tungstenite's own buffers stay small: it reads [`WS_READ_BUFFER`] bytes
+/// at a time and writes each frame through at once, into the
+/// [`ElasticIo`](super::ElasticIo) under it, which holds the buffers of
+/// `options.read_buffer_size` only while data flows.
 pub fn websocket_config(options: &TransportOptions) -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(options.read_buffer_size)
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(0)
         .max_message_size(options.max_message_size)
         .max_frame_size(options.max_message_size)
 }
 
-/// What a failed upgrade means to the core. An HTTP answer hands the core
-/// its status and raw `Retry-After` and `Date` headers, which it parses
-/// (`now` is the wall clock, for a `Retry-After` date without a `Date`).
+/// What a failed tungstenite handshake means to the core. An HTTP answer
+/// hands the core its status and raw `Retry-After` and `Date` headers,
+/// which it parses (`now` is the wall clock, for a `Retry-After` date
+/// without a `Date`). [`Upgrade::filled`](super::upgrade::Upgrade::filled)
+/// tells a refusal the same way.
 pub fn upgrade_failure(error: tungstenite::Error, now: SystemTime) -> ConnectFailure {
     match error {
         tungstenite::Error::Http(response) => {
@@ -100,7 +114,7 @@ pub fn upgrade_failure(error: tungstenite::Error, now: SystemTime) -> ConnectFai
                 now,
             )
         }
-        other => ConnectFailure::new(format!("WebSocket upgrade failed: {other}")),
+        other => failed(other),
     }
 }
 

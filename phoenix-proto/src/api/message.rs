@@ -1,22 +1,21 @@
 //! What the handles and the socket's loop exchange: the inbox of
 //! application messages, the async API's commands, and the flow control
 //! between a loop and its handler. This module imports nothing else of the
-//! API layer but its errors, so the handles, the router and the loops all
+//! API layer but its errors and the queue under the inbox, so the handles, the router and the loops all
 //! depend on it and never on each other.
 
 use std::fmt;
-use std::pin::Pin;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use futures_channel::oneshot;
-use futures_util::Stream;
 
 use super::error::{JoinError, LeaveError, PingError, PushError};
 use super::events::EventSender;
 use super::presence::PresenceShared;
+use super::queue::{QueueReceiver, QueueSender, Taken, queue};
 use crate::client::Socket;
 use crate::client::handler::{self, Handler, ReplyTo, Stopped};
 use crate::client::{ChannelCloseReason, ChannelId, PushOutcome};
@@ -59,7 +58,7 @@ struct Gate {
 /// most one leave per channel handle). The queue grows with use and gives
 /// the memory back, so an idle socket pays for no slots.
 pub struct InboxSender<H: Handler> {
-    tx: async_channel::Sender<Inbox<H>>,
+    tx: QueueSender<Inbox<H>>,
     gate: Arc<Gate>,
 }
 
@@ -83,8 +82,7 @@ impl<H: Handler> fmt::Debug for InboxSender<H> {
 
 /// The receiving side of a socket's inbox, owned by the loop.
 pub struct InboxReceiver<H: Handler> {
-    // Boxed: async-channel's receivers are not `Unpin` while listening.
-    rx: Pin<Box<async_channel::Receiver<Inbox<H>>>>,
+    rx: QueueReceiver<Inbox<H>>,
     gate: Arc<Gate>,
 }
 
@@ -98,7 +96,7 @@ impl<H: Handler> fmt::Debug for InboxReceiver<H> {
 
 /// A new inbox that holds `capacity` messages before senders wait.
 pub fn inbox<H: Handler>(capacity: usize) -> (InboxSender<H>, InboxReceiver<H>) {
-    let (tx, rx) = async_channel::unbounded();
+    let (tx, rx) = queue();
     let gate = Arc::new(Gate {
         capacity: capacity.max(1),
         room: event_listener::Event::new(),
@@ -108,10 +106,7 @@ pub fn inbox<H: Handler>(capacity: usize) -> (InboxSender<H>, InboxReceiver<H>) 
             tx,
             gate: gate.clone(),
         },
-        InboxReceiver {
-            rx: Box::pin(rx),
-            gate,
-        },
+        InboxReceiver { rx, gate },
     )
 }
 
@@ -125,7 +120,7 @@ impl<H: Handler> InboxSender<H> {
     pub async fn send(&self, message: Inbox<H>) -> Result<(), Inbox<H>> {
         loop {
             if self.tx.is_closed() || self.tx.len() < self.gate.capacity {
-                return self.tx.try_send(message).map_err(|e| e.into_inner());
+                return self.tx.send(message);
             }
             // Listen first, then look again, so no wake-up slips between.
             let listener = self.gate.room.listen();
@@ -145,7 +140,7 @@ impl<H: Handler> InboxSender<H> {
     /// # Errors
     /// Gives the message back when the socket has stopped.
     pub(crate) fn send_now(&self, message: Inbox<H>) -> Result<(), Inbox<H>> {
-        self.tx.try_send(message).map_err(|e| e.into_inner())
+        self.tx.send(message)
     }
 
     /// Whether the socket has stopped.
@@ -173,15 +168,15 @@ impl<H: Handler> InboxReceiver<H> {
     /// The next message if one is queued now.
     pub fn try_recv(&self) -> Option<Received<H>> {
         match self.rx.try_recv() {
-            Ok(message) => Some(self.took(message)),
-            Err(async_channel::TryRecvError::Empty) => None,
-            Err(async_channel::TryRecvError::Closed) => Some(Received::AllHandlesGone),
+            Taken::Item(message) => Some(self.took(message)),
+            Taken::Empty => None,
+            Taken::Ended => Some(Received::AllHandlesGone),
         }
     }
 
     /// Waits for the next message (registers `cx` to be woken).
     pub fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<Received<H>> {
-        match self.rx.as_mut().poll_next(cx) {
+        match self.rx.poll_recv(cx) {
             Poll::Ready(Some(message)) => Poll::Ready(self.took(message)),
             Poll::Ready(None) => Poll::Ready(Received::AllHandlesGone),
             Poll::Pending => Poll::Pending,

@@ -120,6 +120,7 @@
 mod builder;
 mod channel;
 mod client;
+mod elastic;
 mod error;
 mod events;
 mod feed;
@@ -130,10 +131,12 @@ mod message;
 mod options;
 pub mod prelude;
 mod presence;
+mod queue;
 mod router;
 mod socket_events;
 mod status;
 mod tls;
+pub mod upgrade;
 
 #[cfg(feature = "async-driver")]
 mod connect;
@@ -145,6 +148,7 @@ mod runtime;
 pub use builder::Builder;
 pub use channel::{Channel, ChannelEvents, PendingPush, Reply};
 pub use client::Client;
+pub use elastic::{ElasticIo, WS_READ_BUFFER};
 pub use error::{JoinError, LeaveError, PingError, PushError, SocketGone};
 pub use events::ChannelEvent;
 pub use feed::{Fed, feed};

@@ -13,6 +13,7 @@ use futures_util::Stream;
 use serde::de::DeserializeOwned;
 use tracing::warn;
 
+use super::queue::{QueueReceiver, QueueSender, queue};
 use crate::codec::{DecodeError, Payload};
 use crate::presence::{Entry, Presence, PresenceChange};
 
@@ -44,7 +45,7 @@ pub enum PresenceEvent {
 
 struct State {
     list: Presence,
-    listeners: Vec<async_channel::Sender<PresenceEvent>>,
+    listeners: Vec<QueueSender<PresenceEvent>>,
 }
 
 /// The presence list the router keeps for one channel.
@@ -84,7 +85,7 @@ impl PresenceShared {
         state.listeners.retain(|listener| {
             events
                 .iter()
-                .all(|event| listener.try_send(event.clone()).is_ok())
+                .all(|event| listener.send(event.clone()).is_ok())
         });
     }
 
@@ -184,9 +185,9 @@ impl PresenceHandle {
     /// A stream of what changes from now on: joins and leaves, each batch
     /// followed by [`PresenceEvent::Sync`]. Unbounded: read it, or drop it.
     pub fn events(&self) -> PresenceEvents {
-        let (tx, rx) = async_channel::unbounded();
+        let (tx, rx) = queue();
         self.shared.lock().listeners.push(tx);
-        PresenceEvents { rx: Box::pin(rx) }
+        PresenceEvents { rx }
     }
 }
 
@@ -208,7 +209,7 @@ pub fn metas_as<M: DeserializeOwned>(entry: &Entry) -> Result<Vec<M>, DecodeErro
 
 /// Presence changes, from [`PresenceHandle::events`].
 pub struct PresenceEvents {
-    rx: Pin<Box<async_channel::Receiver<PresenceEvent>>>,
+    rx: QueueReceiver<PresenceEvent>,
 }
 
 impl fmt::Debug for PresenceEvents {
@@ -222,7 +223,7 @@ impl fmt::Debug for PresenceEvents {
 impl PresenceEvents {
     /// The next change, or `None` once the channel is gone.
     pub async fn recv(&mut self) -> Option<PresenceEvent> {
-        self.rx.recv().await.ok()
+        self.rx.recv().await
     }
 
     /// The next change if one is queued now.
@@ -231,7 +232,7 @@ impl PresenceEvents {
     /// [`TryRecvError::Empty`] when nothing is queued yet,
     /// [`TryRecvError::Disconnected`] once the stream has ended.
     pub fn try_recv(&mut self) -> Result<PresenceEvent, TryRecvError> {
-        super::events::try_recv(&self.rx)
+        self.rx.try_recv_std()
     }
 }
 
@@ -239,6 +240,6 @@ impl Stream for PresenceEvents {
     type Item = PresenceEvent;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<PresenceEvent>> {
-        self.get_mut().rx.as_mut().poll_next(cx)
+        self.rx.poll_recv(cx)
     }
 }

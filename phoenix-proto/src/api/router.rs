@@ -3,7 +3,7 @@
 //! the handles' commands into core commands. Every loop (async or
 //! blocking) runs it exactly as it runs a user's handler.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context as TaskContext, Poll};
@@ -19,11 +19,11 @@ use super::message::{Command, MAX_BATCH, Request};
 use super::presence::PresenceShared;
 use super::socket_events::{SocketEvent, SocketNews};
 use super::status::{Status, StatusSender};
-use crate::client::CounterHash;
 use crate::client::handler::{Action, Context, Handler};
 use crate::client::{
     ChannelCloseReason, ChannelErrorReason, ChannelId, DisconnectReason, PushId, PushOutcome,
 };
+use crate::client::{CounterHash, VecMap};
 use crate::codec::Payload;
 
 struct Route {
@@ -81,7 +81,8 @@ impl Route {
 /// The handler behind the async API (and the blocking one).
 pub struct Router {
     status: StatusSender,
-    routes: BTreeMap<ChannelId, Route>,
+    /// One entry per channel, no spare slots (see `VecMap`).
+    routes: VecMap<ChannelId, Route>,
     /// Who waits for each push (looked up, never iterated).
     pushes: HashMap<PushId, oneshot::Sender<Result<PushOutcome, PushError>>, CounterHash>,
     /// Push outcomes not handed over yet: sent together when the loop has
@@ -110,7 +111,7 @@ impl Router {
     pub(crate) fn new(status: StatusSender, room: Arc<AtomicWaker>, news: SocketNews) -> Self {
         Router {
             status,
-            routes: BTreeMap::new(),
+            routes: VecMap::default(),
             pushes: HashMap::default(),
             replies: Vec::new(),
             draining: Vec::new(),

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use futures_util::Stream;
 
+use super::queue::{QueueReceiver, QueueSender, queue};
 use crate::client::DisconnectReason;
 use crate::codec::DecodeError;
 
@@ -52,7 +53,7 @@ pub enum SocketEvent {
 }
 
 struct Inner {
-    listeners: Vec<async_channel::Sender<SocketEvent>>,
+    listeners: Vec<QueueSender<SocketEvent>>,
     last_rtt: Option<Duration>,
     stopped: bool,
 }
@@ -83,7 +84,7 @@ impl SocketNews {
         }
         inner
             .listeners
-            .retain(|listener| listener.try_send(event.clone()).is_ok());
+            .retain(|listener| listener.send(event.clone()).is_ok());
     }
 
     pub(crate) fn last_rtt(&self) -> Option<Duration> {
@@ -91,15 +92,15 @@ impl SocketNews {
     }
 
     pub(crate) fn subscribe(&self) -> SocketEvents {
-        let (tx, rx) = async_channel::unbounded();
+        let (tx, rx) = queue();
         let mut inner = self.lock();
         if inner.stopped {
             // Too late for anything but the end.
-            let _ = tx.try_send(SocketEvent::Stopped);
+            let _ = tx.send(SocketEvent::Stopped);
         } else {
             inner.listeners.push(tx);
         }
-        SocketEvents { rx: Box::pin(rx) }
+        SocketEvents { rx }
     }
 
     /// The socket stopped: the last event, then every stream ends.
@@ -114,7 +115,7 @@ impl SocketNews {
 /// The socket's events from the moment of subscribing, every one of them:
 /// unbounded, so read it (or drop it).
 pub struct SocketEvents {
-    rx: Pin<Box<async_channel::Receiver<SocketEvent>>>,
+    rx: QueueReceiver<SocketEvent>,
 }
 
 impl fmt::Debug for SocketEvents {
@@ -128,7 +129,7 @@ impl fmt::Debug for SocketEvents {
 impl SocketEvents {
     /// The next event, or `None` once the socket has stopped.
     pub async fn recv(&mut self) -> Option<SocketEvent> {
-        self.rx.recv().await.ok()
+        self.rx.recv().await
     }
 
     /// The next event if one is queued now.
@@ -137,7 +138,7 @@ impl SocketEvents {
     /// [`TryRecvError::Empty`] when nothing is queued yet,
     /// [`TryRecvError::Disconnected`] once the stream has ended.
     pub fn try_recv(&mut self) -> Result<SocketEvent, TryRecvError> {
-        super::events::try_recv(&self.rx)
+        self.rx.try_recv_std()
     }
 }
 
@@ -145,6 +146,6 @@ impl Stream for SocketEvents {
     type Item = SocketEvent;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<SocketEvent>> {
-        self.get_mut().rx.as_mut().poll_next(cx)
+        self.rx.poll_recv(cx)
     }
 }

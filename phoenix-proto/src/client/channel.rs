@@ -1,6 +1,5 @@
 //! One channel's bookkeeping inside the socket.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::presence::Presence;
@@ -35,8 +34,9 @@ pub(crate) struct Channel {
     pub(crate) timeout: Duration,
     pub(crate) rejoin_attempts: u32,
     pub(crate) joined_once: bool,
-    /// Pushes waiting for the join to succeed, in order.
-    pub(crate) held: VecDeque<PushId>,
+    /// Pushes waiting for the join to succeed, in order (only ever
+    /// appended to, filtered, or taken whole).
+    pub(crate) held: Vec<PushId>,
     pub(crate) rejoin_deadline: Option<Instant>,
     /// Deadline of the join or leave in flight.
     pub(crate) reply_deadline: Option<Instant>,
@@ -56,7 +56,7 @@ impl Channel {
             timeout,
             rejoin_attempts: 0,
             joined_once: false,
-            held: VecDeque::new(),
+            held: Vec::new(),
             rejoin_deadline: None,
             reply_deadline: None,
             presence: None,

@@ -11,10 +11,12 @@ mod event;
 pub mod handler;
 mod ids;
 mod instruction;
+mod outbox;
 mod retry_after;
 mod rng;
 mod socket;
 mod timers;
+mod vec_map;
 
 pub use channel::ChannelState;
 pub use config::{Backoff, Config, ParamsFn, Secret, TokenFn};
@@ -28,3 +30,5 @@ pub(crate) use ids::CounterHash;
 pub use ids::{ChannelId, PushId};
 pub use instruction::{ConnectRequest, Instruction, redact_query};
 pub use socket::{ConnectFailure, ConnectionState, Socket};
+#[cfg(feature = "api")]
+pub(crate) use vec_map::VecMap;

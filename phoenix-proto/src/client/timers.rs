@@ -9,11 +9,17 @@
 //! or all at once when they outnumber the live ones. A deadline that would
 //! land far from the back (a much shorter timeout than the pushes before
 //! it) goes into the ordered set, so no insert moves many entries.
+//!
+//! The socket-wide deadlines (heartbeat, reconnect, stable uptime) have a
+//! slot each: an idle connected socket arms only those, and an ordered set
+//! allocated a B-tree leaf (room for eleven deadlines) for them. The
+//! ordered set frees its leaf when its last deadline leaves.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::time::Instant;
 
 use super::ids::{ChannelId, PushId};
+use super::outbox::shrink_deque;
 
 /// What a deadline is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -43,10 +49,17 @@ struct Entry {
     live: bool,
 }
 
+/// The timers of which there is at most one, in the order of their slots
+/// in [`Timers::socket_wide`].
+const SOCKET_WIDE: [Timer; 3] = [Timer::Heartbeat, Timer::Reconnect, Timer::Stable];
+
 /// Every armed deadline. Each owner keeps its own `Option<Instant>` slot so
 /// a deadline can be found again to move or cancel it.
 #[derive(Debug, Default)]
 pub(crate) struct Timers {
+    /// The deadlines of [`SOCKET_WIDE`], by position.
+    socket_wide: [Option<Instant>; 3],
+    /// The channels' deadlines, and push deadlines far from the queue's back.
     armed: BTreeSet<(Instant, Timer)>,
     /// Push deadlines sorted by `(at, push)`, cancelled ones marked.
     pushes: VecDeque<Entry>,
@@ -58,6 +71,10 @@ impl Timers {
     pub(crate) fn set(&mut self, slot: &mut Option<Instant>, timer: Timer, at: Instant) {
         self.cancel(slot, timer);
         *slot = Some(at);
+        if let Some(socket_wide) = self.socket_wide_slot(timer) {
+            *socket_wide = Some(at);
+            return;
+        }
         if let Timer::Push(push) = timer {
             if self.queue_push(at, push) {
                 return;
@@ -67,53 +84,72 @@ impl Timers {
     }
 
     pub(crate) fn cancel(&mut self, slot: &mut Option<Instant>, timer: Timer) {
-        let Some(at) = slot.take() else {
+        if let Some(at) = slot.take() {
+            self.remove(at, timer);
+        }
+    }
+
+    /// The earliest deadline.
+    pub(crate) fn next(&self) -> Option<Instant> {
+        self.earliest().map(|(at, _)| at)
+    }
+
+    /// Removes and returns the earliest deadline at or before `now`.
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<Timer> {
+        let (at, timer) = self.earliest().filter(|(at, _)| *at <= now)?;
+        self.remove(at, timer);
+        Some(timer)
+    }
+
+    /// Frees the push queue's buffer if no push deadline is queued (the
+    /// ordered set frees its own as it empties).
+    pub(crate) fn release_idle(&mut self) {
+        if self.pushes.is_empty() {
+            self.pushes = VecDeque::new();
+        }
+    }
+
+    /// The earliest deadline and its timer, ties in [`Timer`] order.
+    fn earliest(&self) -> Option<(Instant, Timer)> {
+        let socket_wide = SOCKET_WIDE
+            .iter()
+            .zip(&self.socket_wide)
+            .filter_map(|(timer, at)| at.map(|at| (at, *timer)));
+        let armed = self.armed.first().copied();
+        // The queue's front is never a cancelled entry.
+        let queued = self
+            .pushes
+            .front()
+            .map(|entry| (entry.at, Timer::Push(entry.push)));
+        socket_wide.chain(armed).chain(queued).min()
+    }
+
+    /// Removes an armed deadline from wherever it is kept.
+    fn remove(&mut self, at: Instant, timer: Timer) {
+        if let Some(socket_wide) = self.socket_wide_slot(timer) {
+            *socket_wide = None;
             return;
-        };
+        }
         if let Timer::Push(push) = timer {
             if self.unqueue_push(at, push) {
                 return;
             }
         }
         self.armed.remove(&(at, timer));
-    }
-
-    /// The earliest deadline.
-    pub(crate) fn next(&self) -> Option<Instant> {
-        let queued = self.pushes.front().map(|entry| entry.at);
-        let armed = self.armed.first().map(|(at, _)| *at);
-        match (queued, armed) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        if self.armed.is_empty() {
+            // Frees the empty leaf that `remove` keeps.
+            self.armed.clear();
         }
     }
 
-    /// Removes and returns the earliest deadline at or before `now`.
-    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<Timer> {
-        let queued = self
-            .pushes
-            .front()
-            .map(|entry| (entry.at, Timer::Push(entry.push)));
-        let armed = self.armed.first().copied();
-        let take_queued = match (queued, armed) {
-            (Some(q), Some(a)) => q <= a,
-            (Some(_), None) => true,
-            (None, _) => false,
+    fn socket_wide_slot(&mut self, timer: Timer) -> Option<&mut Option<Instant>> {
+        let index = match timer {
+            Timer::Heartbeat => 0,
+            Timer::Reconnect => 1,
+            Timer::Stable => 2,
+            Timer::Rejoin(_) | Timer::ChannelReply(_) | Timer::Push(_) => return None,
         };
-        if take_queued {
-            let entry = self.pushes.front().copied()?;
-            if entry.at > now {
-                return None;
-            }
-            self.pushes.pop_front();
-            self.drop_cancelled_front();
-            return Some(Timer::Push(entry.push));
-        }
-        let (at, _) = self.armed.first()?;
-        if *at > now {
-            return None;
-        }
-        self.armed.pop_first().map(|(_, timer)| timer)
+        self.socket_wide.get_mut(index)
     }
 
     /// Queues a push deadline; `false` when it belongs in the ordered set.
@@ -177,6 +213,7 @@ impl Timers {
             self.pushes.retain(|entry| entry.live);
             self.cancelled = 0;
         }
+        shrink_deque(&mut self.pushes);
         true
     }
 
@@ -189,7 +226,8 @@ impl Timers {
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.armed.len() + self.pushes.len() - self.cancelled
+        let socket_wide = self.socket_wide.iter().flatten().count();
+        socket_wide + self.armed.len() + self.pushes.len() - self.cancelled
     }
 }
 
@@ -270,6 +308,73 @@ mod tests {
         }
         assert_eq!(timers.len(), 1);
         assert_eq!(timers.next(), Some(ms(base, 10_000)));
+    }
+
+    #[test]
+    fn socket_wide_timers_stay_out_of_the_tree_and_ties_keep_timer_order() {
+        let base = Instant::now();
+        let mut timers = Timers::default();
+        let (mut hb, mut stable, mut reconnect, mut rejoin, mut push) =
+            (None, None, None, None, None);
+        timers.set(&mut stable, Timer::Stable, ms(base, 10));
+        timers.set(&mut hb, Timer::Heartbeat, ms(base, 10));
+        assert!(timers.armed.is_empty());
+        timers.set(&mut push, Timer::Push(PushId(1)), ms(base, 10));
+        timers.set(&mut rejoin, Timer::Rejoin(ChannelId(1)), ms(base, 10));
+        timers.set(&mut reconnect, Timer::Reconnect, ms(base, 10));
+        // Moving one keeps a single deadline for it.
+        timers.set(&mut hb, Timer::Heartbeat, ms(base, 5));
+        timers.set(&mut hb, Timer::Heartbeat, ms(base, 10));
+        assert_eq!(timers.len(), 5);
+        let order: Vec<Timer> = std::iter::from_fn(|| timers.pop_due(ms(base, 10))).collect();
+        assert_eq!(
+            order,
+            [
+                Timer::Heartbeat,
+                Timer::Reconnect,
+                Timer::Stable,
+                Timer::Rejoin(ChannelId(1)),
+                Timer::Push(PushId(1)),
+            ]
+        );
+        assert_eq!(timers.next(), None);
+        // Cancelling after firing is a no-op; re-arming works.
+        hb = None;
+        timers.cancel(&mut hb, Timer::Heartbeat);
+        timers.set(&mut hb, Timer::Heartbeat, ms(base, 20));
+        assert_eq!(timers.next(), Some(ms(base, 20)));
+        timers.cancel(&mut hb, Timer::Heartbeat);
+        assert_eq!(timers.next(), None);
+    }
+
+    #[test]
+    fn the_push_queue_shrinks_after_a_burst_and_is_freed_when_idle() {
+        let base = Instant::now();
+        let mut timers = Timers::default();
+        let mut slots = vec![None; 10_000];
+        for (i, slot) in slots.iter_mut().enumerate() {
+            timers.set(
+                slot,
+                Timer::Push(PushId(i as u64)),
+                ms(base, 1_000 + i as u64),
+            );
+        }
+        assert!(timers.pushes.capacity() >= 10_000);
+        for (i, slot) in slots.iter_mut().enumerate() {
+            timers.cancel(slot, Timer::Push(PushId(i as u64)));
+        }
+        assert_eq!(timers.len(), 0);
+        assert!(
+            timers.pushes.capacity() <= 4,
+            "{}",
+            timers.pushes.capacity()
+        );
+        timers.release_idle();
+        assert_eq!(timers.pushes.capacity(), 0);
+        // Still works after the release.
+        let mut slot = None;
+        timers.set(&mut slot, Timer::Push(PushId(1)), ms(base, 1));
+        assert_eq!(timers.pop_due(ms(base, 1)), Some(Timer::Push(PushId(1))));
     }
 
     #[test]

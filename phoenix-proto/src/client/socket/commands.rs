@@ -184,7 +184,7 @@ impl Socket {
                 after(now, timeout),
             );
         }
-        self.channels.insert(id, channel);
+        self.channels.insert(id, Box::new(channel));
         if self.is_connected() {
             self.send_join(now, id);
         }
@@ -239,7 +239,7 @@ impl Socket {
             return Err(LeaveError::ChannelClosed);
         };
         ch.state = ChannelState::Leaving;
-        let held: Vec<PushId> = ch.held.drain(..).collect();
+        let held = std::mem::take(&mut ch.held);
         let join_ref = ch.join_ref;
         let topic = ch.topic.clone();
         let timeout = ch.timeout;
@@ -313,7 +313,7 @@ impl Socket {
         let id = PushId(self.next_push);
         let send_now = connected && ch.state == ChannelState::Joined;
         if !send_now {
-            ch.held.push_back(id);
+            ch.held.push(id);
         }
         // A push sent at once is encoded from the arguments; only a held
         // one keeps its event and payload until it goes out.

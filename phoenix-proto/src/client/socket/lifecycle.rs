@@ -3,6 +3,8 @@
 //! heartbeats.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash};
 use std::time::{Duration, Instant};
 
 use crate::codec::{
@@ -192,7 +194,7 @@ impl Socket {
         {
             self.refs.remove(&msg_ref);
         }
-        let held: Vec<PushId> = ch.held.drain(..).collect();
+        let held = std::mem::take(&mut ch.held);
         // The channel is gone from the map, so finish_push will not look for it.
         for push in held {
             self.finish_push(push, PushOutcome::Failed(failure.clone()));
@@ -356,6 +358,20 @@ impl Socket {
         }
     }
 
+    /// Frees the buffers a quiet socket does not need: the output queues
+    /// (once drained), the ref and push tables (when empty, or to fit when
+    /// mostly empty) and the push deadline queue. Called at the replies that
+    /// usually precede a quiet spell, a join's and a heartbeat's: they are
+    /// rare, so reallocating after them costs nothing that shows, and an
+    /// idle socket holds no buffer it is not using.
+    pub(super) fn release_idle_memory(&mut self) {
+        self.instructions.release_when_empty();
+        self.events.release_when_empty();
+        shrink_map(&mut self.refs);
+        shrink_map(&mut self.pushes);
+        self.timers.release_idle();
+    }
+
     pub(super) fn on_channel_reply_timeout(&mut self, now: Instant, id: ChannelId) {
         let Some(ch) = self.channels.get_mut(&id) else {
             return;
@@ -379,6 +395,13 @@ impl Socket {
             }
             ChannelState::Joined | ChannelState::Errored => {}
         }
+    }
+}
+
+/// Frees an empty map's table, and shrinks one at most a quarter full.
+fn shrink_map<K: Eq + Hash, V, S: BuildHasher>(map: &mut HashMap<K, V, S>) {
+    if map.len() <= map.capacity() / 4 {
+        map.shrink_to(map.len() * 2);
     }
 }
 

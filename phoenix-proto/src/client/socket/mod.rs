@@ -1,6 +1,6 @@
 //! The client state machine.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -13,9 +13,11 @@ use super::config::{Config, Secret};
 use super::event::Event;
 use super::ids::{ChannelId, CounterHash, JoinRef, PushId, Ref};
 use super::instruction::{ConnectRequest, Instruction};
+use super::outbox::Outbox;
 use super::retry_after::parse_retry_after;
 use super::rng::Rng;
 use super::timers::Timers;
+use super::vec_map::VecMap;
 
 /// Where the connection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,8 +215,9 @@ pub struct Socket {
     last_ref: Ref,
     next_channel: u64,
     next_push: u64,
-    channels: BTreeMap<ChannelId, Channel>,
-    topics: BTreeMap<Arc<str>, ChannelId>,
+    /// Boxed, so the map's entries stay small to shift.
+    channels: VecMap<ChannelId, Box<Channel>>,
+    topics: VecMap<Arc<str>, ChannelId>,
     /// Iterated only where the order is restored (`fail_sent_pushes`).
     pushes: HashMap<PushId, Push, CounterHash>,
     /// What each ref in flight stands for (looked up, never iterated).
@@ -229,8 +232,8 @@ pub struct Socket {
     last_rtt: Option<Duration>,
     reconnect_attempts: u32,
     timers: Timers,
-    instructions: VecDeque<Instruction>,
-    events: VecDeque<Event>,
+    instructions: Outbox<Instruction>,
+    events: Outbox<Event>,
     rng: Rng,
 }
 
@@ -246,8 +249,8 @@ impl Socket {
             last_ref: Ref::NONE_YET,
             next_channel: 0,
             next_push: 0,
-            channels: BTreeMap::new(),
-            topics: BTreeMap::new(),
+            channels: VecMap::default(),
+            topics: VecMap::default(),
             pushes: HashMap::default(),
             refs: HashMap::default(),
             heartbeat_pending: None,
@@ -258,8 +261,8 @@ impl Socket {
             last_rtt: None,
             reconnect_attempts: 0,
             timers: Timers::default(),
-            instructions: VecDeque::new(),
-            events: VecDeque::new(),
+            instructions: Outbox::default(),
+            events: Outbox::default(),
             rng,
         }
     }

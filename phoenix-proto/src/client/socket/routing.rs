@@ -10,7 +10,7 @@ use crate::client::channel::ChannelState;
 use crate::client::event::{
     ChannelCloseReason, ChannelErrorReason, Event, PushFailure, PushOutcome,
 };
-use crate::client::ids::{ChannelId, JoinRef, PushId, Ref};
+use crate::client::ids::{ChannelId, JoinRef, Ref};
 use crate::client::timers::Timer;
 
 use super::{RefTarget, Socket};
@@ -32,6 +32,7 @@ impl Socket {
                     if let Some(sent) = self.heartbeat_sent_at.take() {
                         self.pong(now.saturating_duration_since(sent), false);
                     }
+                    self.release_idle_memory();
                 }
             }
             RefTarget::Ping(sent) => {
@@ -43,7 +44,10 @@ impl Socket {
             RefTarget::Ignore => {
                 self.refs.remove(&msg_ref);
             }
-            RefTarget::Join(id) => self.on_join_reply(now, id, msg_ref, reply),
+            RefTarget::Join(id) => {
+                self.on_join_reply(now, id, msg_ref, reply);
+                self.release_idle_memory();
+            }
             RefTarget::Leave(id) => {
                 let accepted = self.channels.get(&id).is_some_and(|c| {
                     *c.topic == *reply.topic && c.accepts(reply.join_ref.as_deref())
@@ -137,7 +141,7 @@ impl Socket {
             }
             let rejoin = ch.joined_once;
             ch.joined_once = true;
-            let held: Vec<PushId> = ch.held.drain(..).collect();
+            let held = std::mem::take(&mut ch.held);
             self.events.push_back(Event::Joined {
                 channel: id,
                 topic,

@@ -103,3 +103,45 @@ fn the_type_doc_lists_every_public_method() {
     }
     assert!(seen >= 28, "only {seen} public methods found");
 }
+
+#[test]
+fn an_idle_joined_socket_holds_no_spare_buffers() {
+    let now = Instant::now();
+    let mut socket = Socket::new(Config::new("ws://h/socket"));
+    let drain = |socket: &mut Socket| {
+        while socket.poll_instruction().is_some() {}
+        while socket.poll_event().is_some() {}
+    };
+    socket.connect(now);
+    drain(&mut socket);
+    socket.handle_connected(now);
+    let ch = socket.join(now, "t:1", Payload::empty()).unwrap();
+    socket.push(now, ch, "e", Payload::empty()).unwrap();
+    drain(&mut socket);
+    let ok = r#"["1","1","t:1","phx_reply",{"response":{},"status":"ok"}]"#;
+    socket.handle_message(now, WireRef::Text(ok));
+    // The join's reply asks the queues to free their buffers once drained;
+    // the held push went out and still waits for its reply.
+    assert!(socket.instructions.capacity() > 0);
+    drain(&mut socket);
+    assert_eq!(socket.instructions.capacity(), 0);
+    assert_eq!(socket.events.capacity(), 0);
+    assert_eq!(socket.refs.len(), 1);
+    let reply = r#"["1","2","t:1","phx_reply",{"response":{},"status":"ok"}]"#;
+    socket.handle_message(now, WireRef::Text(reply));
+    drain(&mut socket);
+    assert_eq!(socket.pending_pushes(), 0);
+    // A heartbeat round trip frees what the push used.
+    let beat = now + Duration::from_secs(30);
+    socket.handle_timeout(beat);
+    drain(&mut socket);
+    let pong = r#"[null,"3","phoenix","phx_reply",{"response":{},"status":"ok"}]"#;
+    socket.handle_message(beat, WireRef::Text(pong));
+    drain(&mut socket);
+    assert_eq!(socket.last_rtt(), Some(Duration::ZERO));
+    assert_eq!(socket.instructions.capacity(), 0);
+    assert_eq!(socket.events.capacity(), 0);
+    assert_eq!(socket.refs.capacity(), 0);
+    assert_eq!(socket.pushes.capacity(), 0);
+    assert_eq!(socket.channel_state(ch), Some(ChannelState::Joined));
+}

@@ -1,0 +1,528 @@
+//! Buffers between the byte stream and the WebSocket library that exist only
+//! while data flows: [`ElasticIo`].
+//!
+//! tungstenite keeps its read buffer (zeroed, so resident) and its write
+//! buffer (as large as the largest burst written) for the connection's
+//! whole life. With thousands of mostly idle sockets that is most of their
+//! memory. So every driver gives tungstenite a read buffer of
+//! [`WS_READ_BUFFER`] bytes and no write buffer, and wraps the stream in an
+//! [`ElasticIo`]: reads are served from a buffer of the configured size that
+//! is allocated when the socket has something to read and given back when
+//! it has nothing more (the read would wait); writes collect in a buffer
+//! that is given back once it has been flushed. A busy socket keeps both
+//! between batches; an idle one holds neither.
+
+use std::io::{self, Read, Write};
+
+/// The read buffer tungstenite itself gets: the bytes it asks for per
+/// read. Small, because it stays allocated; the [`ElasticIo`] under it
+/// reads in larger pieces.
+pub const WS_READ_BUFFER: usize = 512;
+
+/// A write buffer with more room than this left after a flush is given
+/// back; a smaller one is kept for the next writes.
+const KEEP_WRITE: usize = 1024;
+
+/// A byte stream with read and write buffers that grow with traffic and
+/// are given back when it stops. `S` is an async stream (`futures-io`,
+/// with the feature `async-driver`) or a std one.
+#[derive(Debug)]
+pub struct ElasticIo<S> {
+    inner: S,
+    reads: ReadBuf,
+    writes: WriteBuf,
+}
+
+impl<S> ElasticIo<S> {
+    /// Wraps `inner`, reading up to `read_size` bytes at a time.
+    pub fn new(inner: S, read_size: usize) -> Self {
+        ElasticIo {
+            inner,
+            reads: ReadBuf {
+                data: Vec::new(),
+                pos: 0,
+                size: read_size.max(WS_READ_BUFFER),
+            },
+            writes: WriteBuf {
+                data: Vec::new(),
+                pos: 0,
+            },
+        }
+    }
+
+    /// The wrapped stream.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped stream, mutably (reading or writing it directly would
+    /// bypass what is buffered).
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Bytes held now in both buffers (allocated, not only used).
+    pub fn buffered_capacity(&self) -> usize {
+        self.reads.data.capacity() + self.writes.data.capacity()
+    }
+}
+
+/// What was read and not handed out yet: `data[pos..]`.
+#[derive(Debug)]
+struct ReadBuf {
+    data: Vec<u8>,
+    pos: usize,
+    size: usize,
+}
+
+impl ReadBuf {
+    /// Hands out buffered bytes, if any.
+    fn take(&mut self, out: &mut [u8]) -> Option<usize> {
+        let available = self.data.get(self.pos..).unwrap_or_default();
+        if available.is_empty() {
+            return None;
+        }
+        let n = available.len().min(out.len());
+        if let (Some(to), Some(from)) = (out.get_mut(..n), available.get(..n)) {
+            to.copy_from_slice(from);
+        }
+        self.pos += n;
+        Some(n)
+    }
+
+    /// Whether a read of `out` is better done straight into it.
+    fn direct(&self, out: &[u8]) -> bool {
+        out.len() >= self.size
+    }
+
+    /// The space to read into (allocated now if it was given back).
+    fn space(&mut self) -> &mut [u8] {
+        self.pos = 0;
+        self.data.resize(self.size, 0);
+        &mut self.data
+    }
+
+    /// `n` bytes were read into the space; hands out what fits in `out`.
+    fn filled(&mut self, n: usize, out: &mut [u8]) -> usize {
+        if n == 0 {
+            // The end of the stream.
+            self.release();
+            return 0;
+        }
+        self.data.truncate(n);
+        self.take(out).unwrap_or(0)
+    }
+
+    /// Nothing more to read now: give the memory back.
+    fn release(&mut self) {
+        self.data = Vec::new();
+        self.pos = 0;
+    }
+}
+
+/// What was written and not sent yet: `data[pos..]`.
+#[derive(Debug)]
+struct WriteBuf {
+    data: Vec<u8>,
+    pos: usize,
+}
+
+impl WriteBuf {
+    fn pending(&self) -> &[u8] {
+        self.data.get(self.pos..).unwrap_or_default()
+    }
+
+    fn sent(&mut self, n: usize) {
+        self.pos += n;
+        if self.pos == self.data.len() {
+            self.data.clear();
+            self.pos = 0;
+            if self.data.capacity() > KEEP_WRITE {
+                self.data = Vec::new();
+            }
+        }
+    }
+}
+
+/// Why a write or flush could not go on: the stream wrote nothing.
+fn wrote_zero() -> io::Error {
+    io::Error::new(io::ErrorKind::WriteZero, "the stream accepted no bytes")
+}
+
+impl<S: Read> Read for ElasticIo<S> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if let Some(n) = self.reads.take(out) {
+            return Ok(n);
+        }
+        if self.reads.direct(out) {
+            return self.inner.read(out);
+        }
+        match self.inner.read(self.reads.space()) {
+            Ok(n) => Ok(self.reads.filled(n, out)),
+            Err(e) => {
+                self.reads.release();
+                Err(e)
+            }
+        }
+    }
+}
+
+impl<S: Write> ElasticIo<S> {
+    /// Sends what is buffered, as far as the stream takes it.
+    fn send_buffered(&mut self) -> io::Result<()> {
+        while !self.writes.pending().is_empty() {
+            match self.inner.write(self.writes.pending()) {
+                Ok(0) => return Err(wrote_zero()),
+                Ok(n) => self.writes.sent(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<S: Write> Write for ElasticIo<S> {
+    /// Buffers `data` (sent by [`flush`](Write::flush)).
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.writes.data.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send_buffered()?;
+        self.inner.flush()
+    }
+}
+
+#[cfg(feature = "async-driver")]
+mod futures_impls {
+    use std::io;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use futures_io::{AsyncRead, AsyncWrite};
+
+    use super::{ElasticIo, wrote_zero};
+
+    impl<S: AsyncWrite + Unpin> ElasticIo<S> {
+        /// Sends what is buffered, as far as the stream takes it now.
+        fn poll_send_buffered(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            while !self.writes.pending().is_empty() {
+                match Pin::new(&mut self.inner).poll_write(cx, self.writes.pending()) {
+                    Poll::Ready(Ok(0)) => return Poll::Ready(Err(wrote_zero())),
+                    Poll::Ready(Ok(n)) => self.writes.sent(n),
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl<S: AsyncRead + Unpin> AsyncRead for ElasticIo<S> {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            out: &mut [u8],
+        ) -> Poll<io::Result<usize>> {
+            let this = self.get_mut();
+            if let Some(n) = this.reads.take(out) {
+                return Poll::Ready(Ok(n));
+            }
+            if this.reads.direct(out) {
+                return Pin::new(&mut this.inner).poll_read(cx, out);
+            }
+            match Pin::new(&mut this.inner).poll_read(cx, this.reads.space()) {
+                Poll::Ready(Ok(n)) => Poll::Ready(Ok(this.reads.filled(n, out))),
+                other => {
+                    // Waiting (or failed): the buffer would sit unused.
+                    this.reads.release();
+                    other
+                }
+            }
+        }
+    }
+
+    impl<S: AsyncWrite + Unpin> AsyncWrite for ElasticIo<S> {
+        /// Buffers `data` (sent by `poll_flush`).
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            data: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().writes.data.extend_from_slice(data);
+            Poll::Ready(Ok(data.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            let this = self.get_mut();
+            match this.poll_send_buffered(cx) {
+                Poll::Ready(Ok(())) => Pin::new(&mut this.inner).poll_flush(cx),
+                other => other,
+            }
+        }
+
+        fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            let this = self.get_mut();
+            match this.poll_send_buffered(cx) {
+                Poll::Ready(Ok(())) => Pin::new(&mut this.inner).poll_close(cx),
+                other => other,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+
+    /// A std stream that hands out scripted reads (`None`: would block) and
+    /// takes at most `take` bytes per write.
+    struct Script {
+        reads: VecDeque<Option<Vec<u8>>>,
+        written: Vec<u8>,
+        take: usize,
+        flushes: usize,
+    }
+
+    impl Script {
+        fn new(reads: Vec<Option<&[u8]>>) -> Self {
+            Script {
+                reads: reads.into_iter().map(|r| r.map(<[u8]>::to_vec)).collect(),
+                written: Vec::new(),
+                take: usize::MAX,
+                flushes: 0,
+            }
+        }
+    }
+
+    impl Read for Script {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            match self.reads.pop_front() {
+                Some(Some(bytes)) => {
+                    assert!(bytes.len() <= out.len(), "a test reads in big pieces");
+                    out[..bytes.len()].copy_from_slice(&bytes);
+                    Ok(bytes.len())
+                }
+                Some(None) => Err(io::ErrorKind::WouldBlock.into()),
+                None => Ok(0),
+            }
+        }
+    }
+
+    impl Write for Script {
+        fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+            if self.take == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = data.len().min(self.take);
+            self.written.extend_from_slice(&data[..n]);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            self.flushes += 1;
+            Ok(())
+        }
+    }
+
+    fn read_all_now(io: &mut ElasticIo<Script>, piece: usize) -> (Vec<u8>, io::ErrorKind) {
+        let mut got = Vec::new();
+        let mut out = vec![0; piece];
+        loop {
+            match io.read(&mut out) {
+                Ok(0) => return (got, io::ErrorKind::UnexpectedEof),
+                Ok(n) => got.extend_from_slice(&out[..n]),
+                Err(e) => return (got, e.kind()),
+            }
+        }
+    }
+
+    #[test]
+    fn small_reads_are_served_from_one_large_read_in_order() {
+        let data: Vec<u8> = (0..=255).cycle().take(3000).collect();
+        let mut io = ElasticIo::new(Script::new(vec![Some(&data), None]), 4096);
+        let (got, end) = read_all_now(&mut io, 100);
+        assert_eq!(got, data);
+        assert_eq!(end, io::ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn the_read_buffer_is_given_back_when_the_stream_would_block() {
+        let mut io = ElasticIo::new(
+            Script::new(vec![Some(b"hello"), None, Some(b"again")]),
+            4096,
+        );
+        let mut out = [0; 3];
+        assert_eq!(io.read(&mut out).unwrap(), 3);
+        assert!(io.buffered_capacity() >= 4096, "held while bytes are left");
+        assert_eq!(io.read(&mut out).unwrap(), 2);
+        assert_eq!(&out[..2], b"lo");
+        assert_eq!(
+            io.read(&mut out).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        assert_eq!(io.buffered_capacity(), 0);
+        assert_eq!(io.read(&mut out).unwrap(), 3);
+        assert_eq!(&out, b"aga");
+    }
+
+    #[test]
+    fn a_read_as_large_as_the_buffer_goes_straight_to_the_stream() {
+        let mut io = ElasticIo::new(Script::new(vec![Some(b"direct")]), 1024);
+        let mut out = vec![0; 1024];
+        assert_eq!(io.read(&mut out).unwrap(), 6);
+        assert_eq!(io.buffered_capacity(), 0);
+    }
+
+    #[test]
+    fn end_of_stream_reads_zero() {
+        let mut io = ElasticIo::new(Script::new(vec![Some(b"x")]), 1024);
+        let (got, end) = read_all_now(&mut io, 10);
+        assert_eq!(got, b"x");
+        assert_eq!(end, io::ErrorKind::UnexpectedEof);
+        assert_eq!(io.buffered_capacity(), 0);
+    }
+
+    #[test]
+    fn writes_wait_for_flush_and_the_buffer_is_given_back_after_a_burst() {
+        let mut io = ElasticIo::new(Script::new(vec![]), 1024);
+        let burst = vec![7u8; 100_000];
+        for chunk in burst.chunks(100) {
+            assert_eq!(io.write(chunk).unwrap(), 100);
+        }
+        assert!(
+            io.get_ref().written.is_empty(),
+            "nothing sent before the flush"
+        );
+        io.flush().unwrap();
+        assert_eq!(io.get_ref().written, burst);
+        assert_eq!(io.get_ref().flushes, 1);
+        assert_eq!(io.buffered_capacity(), 0);
+    }
+
+    #[test]
+    fn a_small_write_buffer_is_kept_between_flushes() {
+        let mut io = ElasticIo::new(Script::new(vec![]), 1024);
+        io.write_all(b"ping").unwrap();
+        io.flush().unwrap();
+        assert!(io.buffered_capacity() > 0 && io.buffered_capacity() <= KEEP_WRITE);
+    }
+
+    #[test]
+    fn a_flush_the_stream_cannot_take_yet_keeps_the_rest_in_order() {
+        let mut io = ElasticIo::new(Script::new(vec![]), 1024);
+        io.get_mut().take = 3;
+        io.write_all(b"abcdefgh").unwrap();
+        io.flush().unwrap();
+        assert_eq!(io.get_ref().written, b"abcdefgh", "in pieces of 3");
+        io.get_mut().take = 0;
+        io.write_all(b"ijk").unwrap();
+        assert_eq!(io.flush().unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        io.write_all(b"lm").unwrap();
+        io.get_mut().take = 2;
+        io.flush().unwrap();
+        assert_eq!(io.get_ref().written, b"abcdefghijklm");
+    }
+
+    #[test]
+    fn a_stream_that_takes_nothing_is_an_error_not_a_loop() {
+        struct Zero;
+        impl Write for Zero {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Ok(0)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut io = ElasticIo::new(Zero, 1024);
+        io.write_all(b"x").unwrap();
+        assert_eq!(io.flush().unwrap_err().kind(), io::ErrorKind::WriteZero);
+    }
+
+    #[cfg(feature = "async-driver")]
+    mod futures {
+        use std::pin::Pin;
+        use std::task::{Context, Poll, Waker};
+
+        use futures_io::{AsyncRead, AsyncWrite};
+
+        use super::*;
+
+        /// The scripted stream as an async one: would-block is `Pending`.
+        impl AsyncRead for Script {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+                out: &mut [u8],
+            ) -> Poll<io::Result<usize>> {
+                match self.get_mut().read(out) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
+                    other => Poll::Ready(other),
+                }
+            }
+        }
+
+        impl AsyncWrite for Script {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+                data: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                match self.get_mut().write(data) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
+                    other => Poll::Ready(other),
+                }
+            }
+            fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(self.get_mut().flush())
+            }
+            fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+        }
+
+        #[test]
+        fn a_read_that_waits_gives_the_buffer_back() {
+            let mut io = ElasticIo::new(Script::new(vec![Some(b"abcdef"), None]), 4096);
+            let mut cx = Context::from_waker(Waker::noop());
+            let mut out = [0; 4];
+            let mut io = Pin::new(&mut io);
+            assert!(matches!(
+                io.as_mut().poll_read(&mut cx, &mut out),
+                Poll::Ready(Ok(4))
+            ));
+            assert!(matches!(
+                io.as_mut().poll_read(&mut cx, &mut out),
+                Poll::Ready(Ok(2))
+            ));
+            assert_eq!(&out[..2], b"ef");
+            assert!(io.as_mut().poll_read(&mut cx, &mut out).is_pending());
+            assert_eq!(io.buffered_capacity(), 0);
+        }
+
+        #[test]
+        fn writes_go_out_on_flush_and_wait_while_the_stream_is_full() {
+            let mut io = ElasticIo::new(Script::new(vec![]), 1024);
+            let mut cx = Context::from_waker(Waker::noop());
+            let mut io = Pin::new(&mut io);
+            assert!(matches!(
+                io.as_mut().poll_write(&mut cx, &[1; 5000]),
+                Poll::Ready(Ok(5000))
+            ));
+            io.as_mut().get_mut().get_mut().take = 0;
+            assert!(io.as_mut().poll_flush(&mut cx).is_pending());
+            io.as_mut().get_mut().get_mut().take = 1000;
+            assert!(matches!(
+                io.as_mut().poll_flush(&mut cx),
+                Poll::Ready(Ok(()))
+            ));
+            assert_eq!(io.as_ref().get_ref().get_ref().written, vec![1; 5000]);
+            assert_eq!(io.buffered_capacity(), 0);
+        }
+    }
+}

@@ -1,0 +1,375 @@
+//! A queue from many senders to one reader that holds no memory while it is
+//! empty and the reader waits: a socket's inbox.
+//!
+//! A lock-free channel (async-channel, as the inbox used before) keeps its
+//! current block of 31 slots allocated for as long as the channel lives,
+//! even when nothing is queued: about 4 KiB per idle socket with the async
+//! API's commands, plus 768 bytes of cache-padded counters. This queue is a
+//! `VecDeque` behind a mutex that gives its slots back whenever the reader
+//! finds it empty and goes to wait, so an idle socket pays for none of them;
+//! a busy one keeps its slots between batches. Uncontended, a lock costs
+//! about what a lock-free push costs; the reader takes a whole batch at a
+//! time.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::mpsc::TryRecvError;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context as TaskContext, Poll};
+
+use futures_util::task::AtomicWaker;
+
+struct State<T> {
+    items: VecDeque<T>,
+    /// Live senders; the reader learns when the last one is gone.
+    senders: usize,
+    /// The reader closed the queue: sends fail.
+    closed: bool,
+}
+
+struct Shared<T> {
+    state: Mutex<State<T>>,
+    reader: AtomicWaker,
+}
+
+impl<T> Shared<T> {
+    fn state(&self) -> MutexGuard<'_, State<T>> {
+        // A panic while the lock was held left the queue itself intact
+        // (every operation on it is one call): keep using it.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A new empty queue.
+pub(crate) fn queue<T>() -> (QueueSender<T>, QueueReceiver<T>) {
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            items: VecDeque::new(),
+            senders: 1,
+            closed: false,
+        }),
+        reader: AtomicWaker::new(),
+    });
+    (
+        QueueSender {
+            shared: shared.clone(),
+        },
+        QueueReceiver { shared },
+    )
+}
+
+/// A sending side; clone it for more senders.
+pub(crate) struct QueueSender<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> QueueSender<T> {
+    /// Queues `item` and wakes the reader.
+    ///
+    /// # Errors
+    /// Gives `item` back when the reader has closed the queue.
+    pub(crate) fn send(&self, item: T) -> Result<(), T> {
+        let mut state = self.shared.state();
+        if state.closed {
+            return Err(item);
+        }
+        state.items.push_back(item);
+        drop(state);
+        self.shared.reader.wake();
+        Ok(())
+    }
+
+    /// How many items are queued.
+    pub(crate) fn len(&self) -> usize {
+        self.shared.state().items.len()
+    }
+
+    /// Whether the reader has closed the queue.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.shared.state().closed
+    }
+}
+
+impl<T> Clone for QueueSender<T> {
+    fn clone(&self) -> Self {
+        self.shared.state().senders += 1;
+        QueueSender {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T> Drop for QueueSender<T> {
+    fn drop(&mut self) {
+        let mut state = self.shared.state();
+        state.senders -= 1;
+        let last = state.senders == 0;
+        drop(state);
+        if last {
+            self.shared.reader.wake();
+        }
+    }
+}
+
+impl<T> fmt::Debug for QueueSender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.shared.state();
+        f.debug_struct("QueueSender")
+            .field("queued", &state.items.len())
+            .field("closed", &state.closed)
+            .finish()
+    }
+}
+
+/// What the reader found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Taken<T> {
+    /// The next item.
+    Item(T),
+    /// Nothing now.
+    Empty,
+    /// Nothing, and every sender is gone: nothing will come.
+    Ended,
+}
+
+/// The reading side.
+pub(crate) struct QueueReceiver<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> QueueReceiver<T> {
+    /// The next item if one is queued now.
+    pub(crate) fn try_recv(&self) -> Taken<T> {
+        let mut state = self.shared.state();
+        match state.items.pop_front() {
+            Some(item) => Taken::Item(item),
+            None if state.senders == 0 => Taken::Ended,
+            None => Taken::Empty,
+        }
+    }
+
+    /// The next item, or `Ended`; registers `cx` to be woken otherwise.
+    /// An empty queue gives its slots back here: the reader is about to
+    /// wait, so they would sit unused.
+    pub(crate) fn poll_recv(&self, cx: &mut TaskContext<'_>) -> Poll<Option<T>> {
+        match self.try_recv() {
+            Taken::Item(item) => return Poll::Ready(Some(item)),
+            Taken::Ended => return Poll::Ready(None),
+            Taken::Empty => {}
+        }
+        self.shared.reader.register(cx.waker());
+        // Look again: a send between the first look and the registration
+        // woke the previous waker, not this one.
+        let mut state = self.shared.state();
+        match state.items.pop_front() {
+            Some(item) => Poll::Ready(Some(item)),
+            None if state.senders == 0 => Poll::Ready(None),
+            None => {
+                if state.items.capacity() > 0 {
+                    state.items = VecDeque::new();
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Waits for the next item; `None` once every sender is gone.
+    pub(crate) async fn recv(&self) -> Option<T> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// [`try_recv`](Self::try_recv) in the terms of std's channels, for
+    /// the public streams' `try_recv`.
+    pub(crate) fn try_recv_std(&self) -> Result<T, TryRecvError> {
+        match self.try_recv() {
+            Taken::Item(item) => Ok(item),
+            Taken::Empty => Err(TryRecvError::Empty),
+            Taken::Ended => Err(TryRecvError::Disconnected),
+        }
+    }
+
+    /// How many items are queued.
+    pub(crate) fn len(&self) -> usize {
+        self.shared.state().items.len()
+    }
+
+    /// Refuses every later send; what is queued can still be taken.
+    pub(crate) fn close(&self) {
+        self.shared.state().closed = true;
+    }
+}
+
+impl<T> Drop for QueueReceiver<T> {
+    fn drop(&mut self) {
+        let mut state = self.shared.state();
+        state.closed = true;
+        // Queued items go now (with any reply channel in them, so whoever
+        // waits on one learns the socket is gone), not when the last sender
+        // goes.
+        let items = std::mem::take(&mut state.items);
+        drop(state);
+        drop(items);
+    }
+}
+
+impl<T> fmt::Debug for QueueReceiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueReceiver")
+            .field("queued", &self.len())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Wake, Waker};
+
+    use super::*;
+
+    /// Counts its wake-ups.
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counting_waker() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        (count.clone(), Waker::from(count))
+    }
+
+    #[test]
+    fn items_come_out_in_order() {
+        let (tx, rx) = queue();
+        for i in 0..100 {
+            tx.send(i).unwrap();
+        }
+        assert_eq!(rx.len(), 100);
+        for i in 0..100 {
+            assert_eq!(rx.try_recv(), Taken::Item(i));
+        }
+        assert_eq!(rx.try_recv(), Taken::Empty);
+    }
+
+    #[test]
+    fn a_send_wakes_a_waiting_reader() {
+        let (tx, rx) = queue();
+        let (count, waker) = counting_waker();
+        let mut cx = TaskContext::from_waker(&waker);
+        assert_eq!(rx.poll_recv(&mut cx), Poll::Pending);
+        tx.send(7).unwrap();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(rx.poll_recv(&mut cx), Poll::Ready(Some(7)));
+    }
+
+    #[test]
+    fn the_reader_learns_when_the_last_sender_is_gone_after_the_queued_items() {
+        let (tx, rx) = queue();
+        let second = tx.clone();
+        let (count, waker) = counting_waker();
+        let mut cx = TaskContext::from_waker(&waker);
+        tx.send(1).unwrap();
+        drop(tx);
+        assert_eq!(rx.try_recv(), Taken::Item(1));
+        assert_eq!(rx.poll_recv(&mut cx), Poll::Pending);
+        second.send(2).unwrap();
+        drop(second);
+        assert!(count.0.load(Ordering::SeqCst) >= 1);
+        assert_eq!(rx.poll_recv(&mut cx), Poll::Ready(Some(2)));
+        assert_eq!(rx.poll_recv(&mut cx), Poll::Ready(None));
+        assert_eq!(rx.try_recv(), Taken::Ended);
+    }
+
+    #[test]
+    fn the_last_sender_going_wakes_the_reader() {
+        let (tx, rx) = queue::<u8>();
+        let (count, waker) = counting_waker();
+        let mut cx = TaskContext::from_waker(&waker);
+        assert_eq!(rx.poll_recv(&mut cx), Poll::Pending);
+        let clone = tx.clone();
+        drop(tx);
+        assert_eq!(count.0.load(Ordering::SeqCst), 0, "one sender is left");
+        drop(clone);
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_closed_queue_refuses_sends_and_keeps_what_was_queued() {
+        let (tx, rx) = queue();
+        tx.send(1).unwrap();
+        rx.close();
+        assert!(tx.is_closed());
+        assert_eq!(tx.send(2), Err(2));
+        assert_eq!(rx.try_recv(), Taken::Item(1));
+        assert_eq!(rx.try_recv(), Taken::Empty);
+    }
+
+    #[test]
+    fn a_dropped_receiver_drops_what_was_queued_and_refuses_sends() {
+        let (tx, rx) = queue();
+        let item = Arc::new(());
+        tx.send(item.clone()).unwrap();
+        assert_eq!(Arc::strong_count(&item), 2);
+        drop(rx);
+        assert_eq!(Arc::strong_count(&item), 1, "the queued copy is gone");
+        assert!(tx.send(item.clone()).is_err());
+        assert!(tx.is_closed());
+    }
+
+    #[test]
+    fn a_waiting_reader_holds_no_slots_after_a_burst() {
+        let (tx, rx) = queue();
+        for i in 0..1000 {
+            tx.send(i).unwrap();
+        }
+        while let Taken::Item(_) = rx.try_recv() {}
+        assert!(
+            rx.shared.state().items.capacity() >= 1000,
+            "kept between batches"
+        );
+        let (_, waker) = counting_waker();
+        assert_eq!(
+            rx.poll_recv(&mut TaskContext::from_waker(&waker)),
+            Poll::Pending
+        );
+        assert_eq!(rx.shared.state().items.capacity(), 0);
+        tx.send(1).unwrap();
+        assert_eq!(rx.try_recv(), Taken::Item(1));
+    }
+
+    #[test]
+    fn senders_on_other_threads_lose_nothing() {
+        let (tx, rx) = queue();
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    for i in 0..10_000 {
+                        tx.send((t, i)).unwrap();
+                    }
+                })
+            })
+            .collect();
+        drop(tx);
+        let mut next = [0; 4];
+        let mut taken = 0;
+        loop {
+            match rx.try_recv() {
+                Taken::Item((t, i)) => {
+                    assert_eq!(next[t], i, "in order per sender");
+                    next[t] += 1;
+                    taken += 1;
+                }
+                Taken::Empty => std::thread::yield_now(),
+                Taken::Ended => break,
+            }
+        }
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_eq!(taken, 40_000);
+    }
+}

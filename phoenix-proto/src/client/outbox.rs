@@ -1,0 +1,185 @@
+//! Queues that give their memory back.
+//!
+//! A queue keeps the buffer of its largest burst for ever: after a flood
+//! of messages, an idle socket still held room for the whole flood. Two
+//! rules bound that, both amortised so the busy path pays nothing:
+//! * a drained queue (the poll that finds it empty, which ends every
+//!   drain) shrinks a buffer larger than the usual few slots back to them,
+//!   a reallocation paid for by the burst that grew it;
+//! * at the moments that usually precede a quiet spell (a join's reply, a
+//!   heartbeat's reply: rare, so freeing and reallocating costs nothing
+//!   that shows), the socket asks its queues to free their buffer, which an
+//!   [`Outbox`] does as soon as it is empty.
+
+use std::collections::VecDeque;
+
+/// The smallest buffer [`shrink_deque`] leaves (std's own first
+/// allocation), so the small buffer of a steady trickle is not freed and
+/// reallocated at every drain.
+const MIN_KEPT: usize = 4;
+
+/// Halves `queue`'s buffer when it is at most a quarter full, down to
+/// [`MIN_KEPT`] slots. Call it after removing entries.
+pub(crate) fn shrink_deque<T>(queue: &mut VecDeque<T>) {
+    let capacity = queue.capacity();
+    if capacity > MIN_KEPT && queue.len() <= capacity / 4 {
+        queue.shrink_to((queue.len() * 2).max(MIN_KEPT));
+    }
+}
+
+/// A FIFO of the socket's outputs (instructions, events).
+#[derive(Debug)]
+pub(crate) struct Outbox<T> {
+    items: VecDeque<T>,
+    /// Free the buffer the next time the queue empties.
+    release_when_empty: bool,
+}
+
+impl<T> Default for Outbox<T> {
+    fn default() -> Self {
+        Outbox {
+            items: VecDeque::new(),
+            release_when_empty: false,
+        }
+    }
+}
+
+impl<T> Outbox<T> {
+    /// Queues `item` last.
+    pub(crate) fn push_back(&mut self, item: T) {
+        self.items.push_back(item);
+    }
+
+    /// Takes the first item. The call that finds the queue empty (the end
+    /// of every drain) frees the buffer when asked to, or shrinks it after
+    /// a burst.
+    #[inline]
+    pub(crate) fn pop_front(&mut self) -> Option<T> {
+        if self.items.is_empty() {
+            if self.release_when_empty || self.items.capacity() > MIN_KEPT {
+                self.drained();
+            }
+            return None;
+        }
+        self.items.pop_front()
+    }
+
+    /// Whether nothing is queued.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Frees the buffer now if the queue is empty, else once it empties.
+    pub(crate) fn release_when_empty(&mut self) {
+        if self.items.is_empty() {
+            self.release();
+        } else {
+            self.release_when_empty = true;
+        }
+    }
+
+    #[cold]
+    fn drained(&mut self) {
+        if self.release_when_empty {
+            self.release();
+        } else {
+            shrink_deque(&mut self.items);
+        }
+    }
+
+    fn release(&mut self) {
+        self.items = VecDeque::new();
+        self.release_when_empty = false;
+    }
+
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.items.capacity()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_come_out_in_order() {
+        let mut queue = Outbox::default();
+        assert!(queue.is_empty());
+        for n in 0..10 {
+            queue.push_back(n);
+        }
+        assert!(!queue.is_empty());
+        let out: Vec<i32> = std::iter::from_fn(|| queue.pop_front()).collect();
+        assert_eq!(out, (0..10).collect::<Vec<_>>());
+        assert_eq!(queue.pop_front(), None);
+    }
+
+    #[test]
+    fn a_burst_gives_its_buffer_back_once_drained() {
+        let mut queue = Outbox::default();
+        for n in 0..10_000 {
+            queue.push_back(n);
+        }
+        assert!(queue.capacity() >= 10_000);
+        for n in 0..10_000 {
+            assert_eq!(queue.pop_front(), Some(n));
+        }
+        // The call that finds the queue empty ends the drain.
+        assert_eq!(queue.pop_front(), None);
+        assert_eq!(queue.capacity(), MIN_KEPT);
+        // A steady trickle keeps its small buffer.
+        for n in 0..100 {
+            queue.push_back(n);
+            assert_eq!(queue.pop_front(), Some(n));
+            assert_eq!(queue.pop_front(), None);
+            assert_eq!(queue.capacity(), MIN_KEPT);
+        }
+    }
+
+    #[test]
+    fn shrink_deque_halves_a_mostly_empty_buffer() {
+        let mut queue: VecDeque<u32> = (0..1_000).collect();
+        shrink_deque(&mut queue);
+        let full = queue.capacity();
+        assert!(full >= 1_000);
+        queue.truncate(10);
+        shrink_deque(&mut queue);
+        assert_eq!(queue.capacity(), 20);
+        assert_eq!(
+            queue.iter().copied().collect::<Vec<_>>(),
+            (0..10).collect::<Vec<_>>()
+        );
+        queue.clear();
+        shrink_deque(&mut queue);
+        assert_eq!(queue.capacity(), MIN_KEPT);
+    }
+
+    #[test]
+    fn release_frees_an_empty_queue_at_once_and_a_busy_one_once_drained() {
+        let mut queue = Outbox::default();
+        queue.push_back(1);
+        assert_eq!(queue.pop_front(), Some(1));
+        assert_eq!(queue.pop_front(), None);
+        assert!(queue.capacity() > 0);
+        queue.release_when_empty();
+        assert_eq!(queue.capacity(), 0);
+
+        queue.push_back(2);
+        queue.push_back(3);
+        queue.release_when_empty();
+        assert_eq!(queue.pop_front(), Some(2));
+        assert_eq!(queue.pop_front(), Some(3));
+        assert!(queue.capacity() > 0);
+        assert_eq!(queue.pop_front(), None);
+        assert_eq!(queue.capacity(), 0);
+        // Released once: the next use keeps its buffer until asked again.
+        queue.push_back(4);
+        assert_eq!(queue.pop_front(), Some(4));
+        assert_eq!(queue.pop_front(), None);
+        assert!(queue.capacity() > 0);
+        // The queue still works after a release.
+        queue.push_back(5);
+        assert_eq!(queue.pop_front(), Some(5));
+    }
+}
