@@ -8,9 +8,10 @@
 //! [`WS_READ_BUFFER`] bytes and no write buffer, and wraps the stream in an
 //! [`ElasticIo`]: reads are served from a buffer of the configured size that
 //! is allocated when the socket has something to read and given back when
-//! it has nothing more (the read would wait); writes collect in a buffer
-//! that is given back once it has been flushed. A busy socket keeps both
-//! between batches; an idle one holds neither.
+//! the read would wait after little traffic; writes collect in a buffer that
+//! is given back once flushed, unless it was well used. A busy socket keeps
+//! both between batches (allocating them per wake-up showed in profiles); an
+//! idle one holds neither after its next small read or write (a heartbeat).
 
 use std::io::{self, Read, Write};
 
@@ -19,8 +20,7 @@ use std::io::{self, Read, Write};
 /// reads in larger pieces.
 pub const WS_READ_BUFFER: usize = 512;
 
-/// A write buffer with more room than this left after a flush is given
-/// back; a smaller one is kept for the next writes.
+/// A write buffer this small is always kept for the next writes.
 const KEEP_WRITE: usize = 1024;
 
 /// A byte stream with read and write buffers that grow with traffic and
@@ -38,11 +38,7 @@ impl<S> ElasticIo<S> {
     pub fn new(inner: S, read_size: usize) -> Self {
         ElasticIo {
             inner,
-            reads: ReadBuf {
-                data: Vec::new(),
-                pos: 0,
-                size: read_size.max(WS_READ_BUFFER),
-            },
+            reads: ReadBuf::new(read_size.max(WS_READ_BUFFER)),
             writes: WriteBuf {
                 data: Vec::new(),
                 pos: 0,
@@ -67,18 +63,32 @@ impl<S> ElasticIo<S> {
     }
 }
 
-/// What was read and not handed out yet: `data[pos..]`.
+/// What was read and not handed out yet: `data[pos..end]`. `data` is
+/// either empty (given back) or `size` bytes long.
 #[derive(Debug)]
 struct ReadBuf {
     data: Vec<u8>,
     pos: usize,
+    end: usize,
     size: usize,
+    /// Bytes read since the stream last made the reader wait.
+    since_wait: usize,
 }
 
 impl ReadBuf {
+    fn new(size: usize) -> Self {
+        ReadBuf {
+            data: Vec::new(),
+            pos: 0,
+            end: 0,
+            size,
+            since_wait: 0,
+        }
+    }
+
     /// Hands out buffered bytes, if any.
     fn take(&mut self, out: &mut [u8]) -> Option<usize> {
-        let available = self.data.get(self.pos..).unwrap_or_default();
+        let available = self.data.get(self.pos..self.end).unwrap_or_default();
         if available.is_empty() {
             return None;
         }
@@ -97,8 +107,10 @@ impl ReadBuf {
 
     /// The space to read into (allocated now if it was given back).
     fn space(&mut self) -> &mut [u8] {
-        self.pos = 0;
-        self.data.resize(self.size, 0);
+        (self.pos, self.end) = (0, 0);
+        if self.data.is_empty() {
+            self.data = vec![0; self.size];
+        }
         &mut self.data
     }
 
@@ -109,14 +121,26 @@ impl ReadBuf {
             self.release();
             return 0;
         }
-        self.data.truncate(n);
+        self.end = n.min(self.data.len());
+        self.since_wait += n;
         self.take(out).unwrap_or(0)
     }
 
-    /// Nothing more to read now: give the memory back.
+    /// The stream has nothing more now. A socket that read little since it
+    /// last waited is idle or nearly: it gives the buffer back (allocating
+    /// it again costs less than the read that will need it). One that
+    /// streams keeps it, so a busy socket does not allocate per wake-up.
+    fn waiting(&mut self) {
+        if self.since_wait < self.size / 2 {
+            self.release();
+        }
+        self.since_wait = 0;
+    }
+
+    /// Gives the memory back.
     fn release(&mut self) {
         self.data = Vec::new();
-        self.pos = 0;
+        (self.pos, self.end) = (0, 0);
     }
 }
 
@@ -132,12 +156,18 @@ impl WriteBuf {
         self.data.get(self.pos..).unwrap_or_default()
     }
 
+    /// `n` more bytes went out. Once all have, the buffer is kept for the
+    /// next batch if this one filled a good part of it (a busy socket),
+    /// and given back if it is large and this batch was small (the traffic
+    /// that grew it is over).
     fn sent(&mut self, n: usize) {
         self.pos += n;
         if self.pos == self.data.len() {
+            let used = self.data.len();
             self.data.clear();
             self.pos = 0;
-            if self.data.capacity() > KEEP_WRITE {
+            let capacity = self.data.capacity();
+            if capacity > KEEP_WRITE && used < capacity / 4 {
                 self.data = Vec::new();
             }
         }
@@ -160,7 +190,11 @@ impl<S: Read> Read for ElasticIo<S> {
         match self.inner.read(self.reads.space()) {
             Ok(n) => Ok(self.reads.filled(n, out)),
             Err(e) => {
-                self.reads.release();
+                if e.kind() == io::ErrorKind::WouldBlock {
+                    self.reads.waiting();
+                } else {
+                    self.reads.release();
+                }
                 Err(e)
             }
         }
@@ -235,10 +269,13 @@ mod futures_impls {
             }
             match Pin::new(&mut this.inner).poll_read(cx, this.reads.space()) {
                 Poll::Ready(Ok(n)) => Poll::Ready(Ok(this.reads.filled(n, out))),
-                other => {
-                    // Waiting (or failed): the buffer would sit unused.
+                Poll::Pending => {
+                    this.reads.waiting();
+                    Poll::Pending
+                }
+                failed => {
                     this.reads.release();
-                    other
+                    failed
                 }
             }
         }
@@ -401,7 +438,27 @@ mod tests {
         io.flush().unwrap();
         assert_eq!(io.get_ref().written, burst);
         assert_eq!(io.get_ref().flushes, 1);
-        assert_eq!(io.buffered_capacity(), 0);
+        assert!(
+            io.buffered_capacity() >= 100_000,
+            "kept while the traffic lasts"
+        );
+        io.write_all(b"heartbeat").unwrap();
+        io.flush().unwrap();
+        assert_eq!(io.buffered_capacity(), 0, "a small batch after the burst");
+        assert!(io.get_ref().written.ends_with(b"heartbeat"));
+    }
+
+    #[test]
+    fn a_streaming_socket_keeps_its_read_buffer_and_an_idle_one_gives_it_back() {
+        let full = [1u8; 4096];
+        let script = vec![Some(&full[..]), None, Some(b"ping"), None];
+        let mut io = ElasticIo::new(Script::new(script), 4096);
+        let (got, end) = read_all_now(&mut io, 512);
+        assert_eq!((got.len(), end), (4096, io::ErrorKind::WouldBlock));
+        assert_eq!(io.buffered_capacity(), 4096, "kept: it was streaming");
+        let (got, end) = read_all_now(&mut io, 512);
+        assert_eq!((&got[..], end), (&b"ping"[..], io::ErrorKind::WouldBlock));
+        assert_eq!(io.buffered_capacity(), 0, "given back: little traffic");
     }
 
     #[test]
@@ -522,7 +579,15 @@ mod tests {
                 Poll::Ready(Ok(()))
             ));
             assert_eq!(io.as_ref().get_ref().get_ref().written, vec![1; 5000]);
-            assert_eq!(io.buffered_capacity(), 0);
+            assert!(matches!(
+                io.as_mut().poll_write(&mut cx, b"x"),
+                Poll::Ready(Ok(1))
+            ));
+            assert!(matches!(
+                io.as_mut().poll_flush(&mut cx),
+                Poll::Ready(Ok(()))
+            ));
+            assert_eq!(io.buffered_capacity(), 0, "given back after a small batch");
         }
     }
 }
