@@ -6,12 +6,12 @@
 //! whole life. With thousands of mostly idle sockets that is most of their
 //! memory. So every driver gives tungstenite a read buffer of
 //! [`WS_READ_BUFFER`] bytes and no write buffer, and wraps the stream in an
-//! [`ElasticIo`]: reads are served from a buffer of the configured size that
-//! is allocated when the socket has something to read and given back when
-//! the read would wait after little traffic; writes collect in a buffer that
-//! is given back once flushed, unless it was well used. A busy socket keeps
-//! both between batches (allocating them per wake-up showed in profiles); an
-//! idle one holds neither after its next small read or write (a heartbeat).
+//! [`ElasticIo`]: reads are served from a buffer that is allocated when the
+//! socket has something to read (small, grown to the configured size while
+//! data streams) and given back when the traffic stops; writes collect in a
+//! buffer that is given back once flushed a few times with little in it. A
+//! busy socket keeps both between batches (allocating them per wake-up
+//! showed in profiles); an idle one holds none but a small write buffer.
 
 use std::io::{self, Read, Write};
 
@@ -42,6 +42,7 @@ impl<S> ElasticIo<S> {
             writes: WriteBuf {
                 data: Vec::new(),
                 pos: 0,
+                quiet: 0,
             },
         }
     }
@@ -63,16 +64,32 @@ impl<S> ElasticIo<S> {
     }
 }
 
+/// The read buffer a socket starts with, and goes back to after its
+/// traffic stops. Below 1 KiB on purpose: glibc serves such requests from
+/// its per-thread caches, while a larger one first consolidates every
+/// freed small chunk (`malloc_consolidate`, 185,000 instructions a call in a
+/// profile of pipelined pushes).
+const SMALL_READ: usize = 960;
+
+/// Quiet rounds (a wait after little traffic) before a grown buffer is
+/// given back: a pipelining socket has some, a socket whose traffic stopped
+/// has them all.
+const QUIET_ROUNDS: u8 = 4;
+
 /// What was read and not handed out yet: `data[pos..end]`. `data` is
-/// either empty (given back) or `size` bytes long.
+/// either empty (given back) or as long as it was allocated.
 #[derive(Debug)]
 struct ReadBuf {
     data: Vec<u8>,
     pos: usize,
     end: usize,
+    /// The largest buffer (the configured read size).
     size: usize,
+    /// The size of the next buffer allocated.
+    next: usize,
     /// Bytes read since the stream last made the reader wait.
     since_wait: usize,
+    quiet: u8,
 }
 
 impl ReadBuf {
@@ -82,7 +99,9 @@ impl ReadBuf {
             pos: 0,
             end: 0,
             size,
+            next: SMALL_READ.min(size),
             since_wait: 0,
+            quiet: 0,
         }
     }
 
@@ -105,11 +124,12 @@ impl ReadBuf {
         out.len() >= self.size
     }
 
-    /// The space to read into (allocated now if it was given back).
+    /// The space to read into (allocated now if it was given back, or
+    /// grown if the last read filled it).
     fn space(&mut self) -> &mut [u8] {
         (self.pos, self.end) = (0, 0);
-        if self.data.is_empty() {
-            self.data = vec![0; self.size];
+        if self.data.len() != self.next {
+            self.data = vec![0; self.next];
         }
         &mut self.data
     }
@@ -121,26 +141,38 @@ impl ReadBuf {
             self.release();
             return 0;
         }
+        if n == self.data.len() {
+            // Full: more is probably waiting; read it in larger pieces.
+            self.next = self.size;
+        }
         self.end = n.min(self.data.len());
         self.since_wait += n;
         self.take(out).unwrap_or(0)
     }
 
-    /// The stream has nothing more now. A socket that read little since it
-    /// last waited is idle or nearly: it gives the buffer back (allocating
-    /// it again costs less than the read that will need it). One that
-    /// streams keeps it, so a busy socket does not allocate per wake-up.
+    /// The stream has nothing more now. A small buffer is given back at
+    /// once (getting it again is cheap); a grown one after
+    /// [`QUIET_ROUNDS`] waits in a row that followed little traffic, so a
+    /// busy socket does not allocate per wake-up.
     fn waiting(&mut self) {
-        if self.since_wait < self.size / 2 {
+        let quiet = self.since_wait < self.data.len() / 2;
+        self.since_wait = 0;
+        self.quiet = if quiet {
+            self.quiet.saturating_add(1)
+        } else {
+            0
+        };
+        if self.data.len() <= SMALL_READ || self.quiet >= QUIET_ROUNDS {
             self.release();
         }
-        self.since_wait = 0;
     }
 
-    /// Gives the memory back.
+    /// Gives the memory back; the next buffer is a small one.
     fn release(&mut self) {
         self.data = Vec::new();
         (self.pos, self.end) = (0, 0);
+        self.next = SMALL_READ.min(self.size);
+        self.quiet = 0;
     }
 }
 
@@ -149,6 +181,7 @@ impl ReadBuf {
 struct WriteBuf {
     data: Vec<u8>,
     pos: usize,
+    quiet: u8,
 }
 
 impl WriteBuf {
@@ -157,9 +190,8 @@ impl WriteBuf {
     }
 
     /// `n` more bytes went out. Once all have, the buffer is kept for the
-    /// next batch if this one filled a good part of it (a busy socket),
-    /// and given back if it is large and this batch was small (the traffic
-    /// that grew it is over).
+    /// next batch, unless it is large and [`QUIET_ROUNDS`] batches in a row
+    /// used little of it (the traffic that grew it is over).
     fn sent(&mut self, n: usize) {
         self.pos += n;
         if self.pos == self.data.len() {
@@ -167,8 +199,15 @@ impl WriteBuf {
             self.data.clear();
             self.pos = 0;
             let capacity = self.data.capacity();
-            if capacity > KEEP_WRITE && used < capacity / 4 {
+            let quiet = used < capacity / 4;
+            self.quiet = if quiet {
+                self.quiet.saturating_add(1)
+            } else {
+                0
+            };
+            if capacity > KEEP_WRITE && self.quiet >= QUIET_ROUNDS {
                 self.data = Vec::new();
+                self.quiet = 0;
             }
         }
     }
@@ -337,12 +376,17 @@ mod tests {
     }
 
     impl Read for Script {
+        /// Hands out the next scripted read, as much of it as fits (the
+        /// rest comes with the next call).
         fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
             match self.reads.pop_front() {
-                Some(Some(bytes)) => {
-                    assert!(bytes.len() <= out.len(), "a test reads in big pieces");
-                    out[..bytes.len()].copy_from_slice(&bytes);
-                    Ok(bytes.len())
+                Some(Some(mut bytes)) => {
+                    let n = bytes.len().min(out.len());
+                    out[..n].copy_from_slice(&bytes[..n]);
+                    if n < bytes.len() {
+                        self.reads.push_front(Some(bytes.split_off(n)));
+                    }
+                    Ok(n)
                 }
                 Some(None) => Err(io::ErrorKind::WouldBlock.into()),
                 None => Ok(0),
@@ -395,7 +439,11 @@ mod tests {
         );
         let mut out = [0; 3];
         assert_eq!(io.read(&mut out).unwrap(), 3);
-        assert!(io.buffered_capacity() >= 4096, "held while bytes are left");
+        assert_eq!(
+            io.buffered_capacity(),
+            SMALL_READ,
+            "held while bytes are left"
+        );
         assert_eq!(io.read(&mut out).unwrap(), 2);
         assert_eq!(&out[..2], b"lo");
         assert_eq!(
@@ -442,23 +490,35 @@ mod tests {
             io.buffered_capacity() >= 100_000,
             "kept while the traffic lasts"
         );
-        io.write_all(b"heartbeat").unwrap();
-        io.flush().unwrap();
-        assert_eq!(io.buffered_capacity(), 0, "a small batch after the burst");
-        assert!(io.get_ref().written.ends_with(b"heartbeat"));
+        for round in 1..=QUIET_ROUNDS {
+            assert!(
+                io.buffered_capacity() >= 100_000,
+                "kept before round {round}"
+            );
+            io.write_all(b"heartbeat").unwrap();
+            io.flush().unwrap();
+            assert!(io.get_ref().written.ends_with(b"heartbeat"));
+        }
+        assert_eq!(io.buffered_capacity(), 0, "small batches after the burst");
     }
 
     #[test]
-    fn a_streaming_socket_keeps_its_read_buffer_and_an_idle_one_gives_it_back() {
-        let full = [1u8; 4096];
-        let script = vec![Some(&full[..]), None, Some(b"ping"), None];
+    fn a_streaming_socket_grows_and_keeps_its_read_buffer_until_the_traffic_stops() {
+        let full = [1u8; 8192];
+        let mut script = vec![Some(&full[..]), None];
+        for _ in 0..QUIET_ROUNDS {
+            script.extend([Some(&b"ping"[..]), None]);
+        }
         let mut io = ElasticIo::new(Script::new(script), 4096);
         let (got, end) = read_all_now(&mut io, 512);
-        assert_eq!((got.len(), end), (4096, io::ErrorKind::WouldBlock));
-        assert_eq!(io.buffered_capacity(), 4096, "kept: it was streaming");
-        let (got, end) = read_all_now(&mut io, 512);
-        assert_eq!((&got[..], end), (&b"ping"[..], io::ErrorKind::WouldBlock));
-        assert_eq!(io.buffered_capacity(), 0, "given back: little traffic");
+        assert_eq!((got.len(), end), (8192, io::ErrorKind::WouldBlock));
+        assert_eq!(io.buffered_capacity(), 4096, "grown and kept: streaming");
+        for round in 1..=QUIET_ROUNDS {
+            assert_eq!(io.buffered_capacity(), 4096, "kept before round {round}");
+            let (got, end) = read_all_now(&mut io, 512);
+            assert_eq!((&got[..], end), (&b"ping"[..], io::ErrorKind::WouldBlock));
+        }
+        assert_eq!(io.buffered_capacity(), 0, "given back: the traffic stopped");
     }
 
     #[test]
@@ -579,14 +639,16 @@ mod tests {
                 Poll::Ready(Ok(()))
             ));
             assert_eq!(io.as_ref().get_ref().get_ref().written, vec![1; 5000]);
-            assert!(matches!(
-                io.as_mut().poll_write(&mut cx, b"x"),
-                Poll::Ready(Ok(1))
-            ));
-            assert!(matches!(
-                io.as_mut().poll_flush(&mut cx),
-                Poll::Ready(Ok(()))
-            ));
+            for _ in 0..QUIET_ROUNDS {
+                assert!(matches!(
+                    io.as_mut().poll_write(&mut cx, b"x"),
+                    Poll::Ready(Ok(1))
+                ));
+                assert!(matches!(
+                    io.as_mut().poll_flush(&mut cx),
+                    Poll::Ready(Ok(()))
+                ));
+            }
             assert_eq!(io.buffered_capacity(), 0, "given back after a small batch");
         }
     }

@@ -1,21 +1,19 @@
 //! Queues that give their memory back.
 //!
 //! A queue keeps the buffer of its largest burst for ever: after a flood
-//! of messages, an idle socket still held room for the whole flood. Two
-//! rules bound that, both amortised so the busy path pays nothing:
-//! * a drained queue (the poll that finds it empty, which ends every
-//!   drain) shrinks a buffer larger than the usual few slots back to them,
-//!   a reallocation paid for by the burst that grew it;
-//! * at the moments that usually precede a quiet spell (a join's reply, a
-//!   heartbeat's reply: rare, so freeing and reallocating costs nothing
-//!   that shows), the socket asks its queues to free their buffer, which an
-//!   [`Outbox`] does as soon as it is empty.
+//! of messages, an idle socket still held room for the whole flood. So at
+//! the moments that usually precede a quiet spell (a join's reply, a
+//! heartbeat's reply: rare, so freeing and reallocating costs nothing that
+//! shows), the socket asks its queues to free their buffer, which an
+//! [`Outbox`] does as soon as it is empty. Nothing shrinks on the busy
+//! path: shrinking a queue at the end of every drain made a pipelining
+//! socket reallocate its queues on every batch (`malloc_consolidate` and
+//! `VecDeque::grow` in profiles).
 
 use std::collections::VecDeque;
 
 /// The smallest buffer [`shrink_deque`] leaves (std's own first
-/// allocation), so the small buffer of a steady trickle is not freed and
-/// reallocated at every drain.
+/// allocation).
 const MIN_KEPT: usize = 4;
 
 /// Halves `queue`'s buffer when it is at most a quarter full, down to
@@ -56,8 +54,8 @@ impl<T> Outbox<T> {
     #[inline]
     pub(crate) fn pop_front(&mut self) -> Option<T> {
         if self.items.is_empty() {
-            if self.release_when_empty || self.items.capacity() > MIN_KEPT {
-                self.drained();
+            if self.release_when_empty {
+                self.release();
             }
             return None;
         }
@@ -75,15 +73,6 @@ impl<T> Outbox<T> {
             self.release();
         } else {
             self.release_when_empty = true;
-        }
-    }
-
-    #[cold]
-    fn drained(&mut self) {
-        if self.release_when_empty {
-            self.release();
-        } else {
-            shrink_deque(&mut self.items);
         }
     }
 
@@ -116,25 +105,21 @@ mod tests {
     }
 
     #[test]
-    fn a_burst_gives_its_buffer_back_once_drained() {
+    fn a_burst_keeps_its_buffer_between_drains_until_released() {
         let mut queue = Outbox::default();
-        for n in 0..10_000 {
-            queue.push_back(n);
-        }
-        assert!(queue.capacity() >= 10_000);
-        for n in 0..10_000 {
-            assert_eq!(queue.pop_front(), Some(n));
-        }
-        // The call that finds the queue empty ends the drain.
-        assert_eq!(queue.pop_front(), None);
-        assert_eq!(queue.capacity(), MIN_KEPT);
-        // A steady trickle keeps its small buffer.
-        for n in 0..100 {
-            queue.push_back(n);
-            assert_eq!(queue.pop_front(), Some(n));
+        for round in 0..3 {
+            for n in 0..10_000 {
+                queue.push_back(n);
+            }
+            for n in 0..10_000 {
+                assert_eq!(queue.pop_front(), Some(n));
+            }
+            // The call that finds the queue empty ends the drain.
             assert_eq!(queue.pop_front(), None);
-            assert_eq!(queue.capacity(), MIN_KEPT);
+            assert!(queue.capacity() >= 10_000, "round {round}: no regrowing");
         }
+        queue.release_when_empty();
+        assert_eq!(queue.capacity(), 0);
     }
 
     #[test]
