@@ -86,7 +86,9 @@ pub fn run<R: Runtime, H: Handler>(runtime: R, task: SocketTask<H>) -> impl Futu
 struct Driver<R: Runtime> {
     runtime: R,
     transport: TransportOptions,
-    conn: Option<WsStream>,
+    /// Boxed: while a socket connects (all of them at once, at start) the
+    /// loop's future does not carry room for the connection it has not got.
+    conn: Option<Box<WsStream>>,
     connecting: Option<Connecting>,
     timer: Option<Pin<Box<dyn Timer>>>,
     /// Which input is polled first, rotating for fairness.
@@ -143,7 +145,7 @@ impl<R: Runtime> Driver<R> {
                     match result {
                         Ok(ws) => {
                             info!("connected");
-                            self.conn = Some(*ws);
+                            self.conn = Some(ws);
                             core.handle_connected(now);
                         }
                         Err(failure) => {
@@ -252,44 +254,52 @@ impl<R: Runtime> Driver<R> {
         .await
     }
 
+    /// Carries out the core's instructions up to the next frame to send,
+    /// and returns it; `None` once the core has no more. Apart from
+    /// [`drain`](Self::drain) so that only the frame, not the instruction,
+    /// is held while it is written (the loop's future is smaller).
+    fn next_frame(&mut self, core: &mut Socket) -> Option<WireMessage> {
+        loop {
+            match core.poll_instruction()? {
+                Instruction::Send(message) => return Some(message),
+                Instruction::Connect(request) => {
+                    // The core considers any previous connection gone.
+                    self.conn = None;
+                    info!(url = %request.redacted_url(), attempt = request.attempt, "connecting");
+                    self.connecting = Some(Box::pin(connect::open(
+                        self.runtime.clone(),
+                        request,
+                        self.transport.clone(),
+                    )));
+                }
+                Instruction::Close { code, reason } => {
+                    // The core considers the connection gone, including one
+                    // still being opened: abandon that attempt, or it would
+                    // open behind the core's back and stay open.
+                    self.connecting = None;
+                    if let Some(ws) = self.conn.take() {
+                        debug!(code, reason = %reason, "closing the connection");
+                        self.close_in_background(ws, code, reason);
+                    }
+                }
+            }
+        }
+    }
+
     /// Carries out the core's instructions and hands its events to the
     /// handler until both are quiet; `Some` when the handler stopped.
     async fn drain<H: Handler>(&mut self, core: &mut Socket, handler: &mut H) -> Option<Stopped> {
         loop {
             let mut write_failed = None;
-            while let Some(instruction) = core.poll_instruction() {
-                match instruction {
-                    Instruction::Connect(request) => {
-                        // The core considers any previous connection gone.
-                        self.conn = None;
-                        info!(url = %request.redacted_url(), attempt = request.attempt, "connecting");
-                        self.connecting = Some(Box::pin(connect::open(
-                            self.runtime.clone(),
-                            request,
-                            self.transport.clone(),
-                        )));
-                    }
-                    Instruction::Send(message) => {
-                        // After a failed write the connection is done for:
-                        // skip the rest of this turn's frames.
-                        if let (Some(ws), None) = (self.conn.as_mut(), &write_failed) {
-                            let limit = self.transport.write_timeout;
-                            if let Err(e) =
-                                write_bounded(&self.runtime, limit, ws.feed(to_ws(message))).await
-                            {
-                                write_failed = Some(e);
-                            }
-                        }
-                    }
-                    Instruction::Close { code, reason } => {
-                        // The core considers the connection gone, including
-                        // one still being opened: abandon that attempt, or it
-                        // would open behind the core's back and stay open.
-                        self.connecting = None;
-                        if let Some(ws) = self.conn.take() {
-                            debug!(code, reason = %reason, "closing the connection");
-                            self.close_in_background(ws, code, reason);
-                        }
+            while let Some(message) = self.next_frame(core) {
+                // After a failed write the connection is done for: skip the
+                // rest of this turn's frames.
+                if let (Some(ws), None) = (self.conn.as_mut(), &write_failed) {
+                    let limit = self.transport.write_timeout;
+                    if let Err(e) =
+                        write_bounded(&self.runtime, limit, ws.feed(to_ws(message))).await
+                    {
+                        write_failed = Some(e);
                     }
                 }
             }
@@ -362,14 +372,14 @@ impl<R: Runtime> Driver<R> {
     }
 
     /// Closes a connection politely in the background, without waiting for it.
-    fn close_in_background(&self, mut ws: WsStream, code: u16, reason: String) {
+    fn close_in_background(&self, mut ws: Box<WsStream>, code: u16, reason: String) {
         let runtime = self.runtime.clone();
         self.runtime.spawn(Box::pin(async move {
             let frame = CloseFrame {
                 code: CloseCode::from(code),
                 reason: reason.into(),
             };
-            let _ = timeout(&runtime, Duration::from_secs(2), ws.close(Some(frame))).await;
+            let _ = timeout(&runtime, Duration::from_secs(2), (*ws).close(Some(frame))).await;
         }));
     }
 
@@ -377,7 +387,7 @@ impl<R: Runtime> Driver<R> {
     /// queued the answer when it read the close; the sink's close sends it
     /// and completes the handshake (sending a new close frame would be
     /// refused in that state).
-    fn answer_close_in_background(&self, mut ws: WsStream) {
+    fn answer_close_in_background(&self, mut ws: Box<WsStream>) {
         let runtime = self.runtime.clone();
         self.runtime.spawn(Box::pin(async move {
             let _ = timeout(&runtime, Duration::from_secs(2), SinkExt::close(&mut ws)).await;
@@ -396,16 +406,17 @@ fn to_ws(message: WireMessage) -> WsMessage {
 /// connection, a stuck server) would otherwise block the write, and with it
 /// the whole socket: no timers (so no heartbeat timeout), no commands, no
 /// shutdown. A write that times out is reported like a failed one.
-async fn write_bounded<R: Runtime>(
+fn write_bounded<R: Runtime>(
     runtime: &R,
     limit: Duration,
     write: impl Future<Output = Result<(), tungstenite::Error>>,
-) -> Result<(), String> {
-    match timeout(runtime, limit, write).await {
+) -> impl Future<Output = Result<(), String>> {
+    // A combinator, not an `async fn`: that would hold `write` twice.
+    timeout(runtime, limit, write).map(move |outcome| match outcome {
         Some(Ok(())) => Ok(()),
         Some(Err(e)) => Err(e.to_string()),
         None => Err(format!(
             "write timed out after {limit:?}: the peer is not reading"
         )),
-    }
+    })
 }

@@ -59,22 +59,48 @@ pub trait Runtime: Clone + Send + Sync + fmt::Debug + 'static {
 }
 
 /// Runs `future` for at most `limit`; `None` when time ran out first.
-pub(crate) async fn timeout<R: Runtime, F: Future>(
+///
+/// The timer is made only when the future has to wait: most writes go into
+/// the socket's buffer at once, and a timer per write (a clock read, an
+/// allocation, a timer registration) was a measurable part of a push.
+pub(crate) fn timeout<R: Runtime, F: Future>(
     runtime: &R,
     limit: Duration,
     future: F,
-) -> Option<F::Output> {
-    // The timer is made only when the future has to wait: most writes go
-    // into the socket's buffer at once, and a timer per write (a clock read,
-    // an allocation, a timer registration) was a measurable part of a push.
-    let mut timer: Option<Pin<Box<dyn Timer>>> = None;
-    let mut future = std::pin::pin!(future);
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(output) = future.as_mut().poll(cx) {
+) -> Timeout<'_, R, F> {
+    Timeout {
+        runtime,
+        limit,
+        timer: None,
+        future,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`timeout`]: a struct rather than an `async fn`, which
+    /// would hold `future` twice (as its argument and pinned in its body),
+    /// and inside every socket's loop future.
+    pub(crate) struct Timeout<'a, R, F> {
+        runtime: &'a R,
+        limit: Duration,
+        timer: Option<Pin<Box<dyn Timer>>>,
+        #[pin]
+        future: F,
+    }
+}
+
+impl<R: Runtime, F: Future> Future for Timeout<'_, R, F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(output) = this.future.poll(cx) {
             return Poll::Ready(Some(output));
         }
-        let timer = timer.get_or_insert_with(|| runtime.timer(runtime.now() + limit));
+        let (runtime, limit) = (*this.runtime, *this.limit);
+        let timer = this
+            .timer
+            .get_or_insert_with(|| runtime.timer(runtime.now() + limit));
         timer.as_mut().poll_fire(cx).map(|()| None)
-    })
-    .await
+    }
 }

@@ -45,6 +45,11 @@ impl<T> Default for Outbox<T> {
 impl<T> Outbox<T> {
     /// Queues `item` last.
     pub(crate) fn push_back(&mut self, item: T) {
+        if self.items.capacity() == 0 {
+            // One slot first (std would take four): a quiet socket queues
+            // one output at a time; a busy one grows by doubling as usual.
+            self.items.reserve_exact(1);
+        }
         self.items.push_back(item);
     }
 
