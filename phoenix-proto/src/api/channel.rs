@@ -4,9 +4,9 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::TryRecvError;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
@@ -17,10 +17,10 @@ use serde::de::DeserializeOwned;
 
 use super::client::Shared;
 use super::error::{JoinError, LeaveError, PushError};
-use super::events::{ChannelEvent, EventReceiver, EventSender, event_queue};
-use super::message::{Command, Inbox, Request};
+use super::events::{ChannelEvent, EventReceiver, event_queue};
+use super::message::{ChannelLink, Command, Inbox, Request};
 use super::presence::{PresenceHandle, PresenceShared};
-use crate::client::{ChannelCloseReason, ChannelId, PushOutcome};
+use crate::client::{ChannelId, PushOutcome};
 use crate::codec::{EncodeError, Payload};
 
 /// A reply to a push.
@@ -33,12 +33,8 @@ pub struct Reply {
 }
 
 struct ChannelShared {
-    id: Arc<OnceLock<ChannelId>>,
-    tx: Arc<Mutex<Option<EventSender>>>,
+    link: Arc<ChannelLink>,
     rx: Mutex<Option<EventReceiver>>,
-    subscribed: Arc<AtomicBool>,
-    presence: Arc<OnceLock<PresenceShared>>,
-    closed: Arc<OnceLock<ChannelCloseReason>>,
     /// The socket, to leave the channel when the last handle goes.
     socket: Arc<Shared>,
 }
@@ -48,7 +44,7 @@ impl Drop for ChannelShared {
     /// nobody can push, leave or read any more, so leave the channel
     /// rather than keep it joined, and free its topic.
     fn drop(&mut self) {
-        if let Some(&channel) = self.id.get() {
+        if let Some(&channel) = self.link.id.get() {
             let leave = Request::Leave {
                 channel,
                 done: None,
@@ -85,7 +81,7 @@ impl fmt::Debug for Channel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Channel")
             .field("topic", &self.topic)
-            .field("id", &self.shared.id.get())
+            .field("id", &self.shared.link.id.get())
             .finish()
     }
 }
@@ -101,12 +97,11 @@ impl Channel {
             topic: topic.into(),
             params,
             shared: Arc::new(ChannelShared {
-                id: Arc::new(OnceLock::new()),
-                tx: Arc::new(Mutex::new(Some(tx))),
+                link: Arc::new(ChannelLink {
+                    tx: Mutex::new(Some(tx)),
+                    ..ChannelLink::default()
+                }),
                 rx: Mutex::new(Some(rx)),
-                subscribed: Arc::new(AtomicBool::new(false)),
-                presence: Arc::new(OnceLock::new()),
-                closed: Arc::new(OnceLock::new()),
                 socket,
             }),
         }
@@ -123,7 +118,7 @@ impl Channel {
     /// channel's events are not queued.
     pub fn events(&self) -> Option<ChannelEvents> {
         let rx = take(&self.shared.rx)?;
-        self.shared.subscribed.store(true, Ordering::Release);
+        self.shared.link.subscribed.store(true, Ordering::Release);
         Some(ChannelEvents {
             rx,
             _channel: self.shared.clone(),
@@ -138,6 +133,7 @@ impl Channel {
     pub fn presence(&self) -> PresenceHandle {
         PresenceHandle::new(
             self.shared
+                .link
                 .presence
                 .get_or_init(PresenceShared::new)
                 .clone(),
@@ -174,8 +170,8 @@ impl Channel {
 
     async fn join_inner(&self, timeout: Option<Duration>) -> Result<Payload<'static>, JoinError> {
         let payload = self.params.clone().map_err(JoinError::Encode)?;
-        if !is_some(&self.shared.tx) {
-            return Err(match self.shared.closed.get() {
+        if !is_some(&self.shared.link.tx) {
+            return Err(match self.shared.link.closed.get() {
                 Some(reason) => JoinError::ChannelClosed(reason.clone()),
                 None => JoinError::AlreadyJoined,
             });
@@ -185,11 +181,7 @@ impl Channel {
             topic: self.topic.to_string(),
             payload,
             timeout,
-            events: self.shared.tx.clone(),
-            subscribed: self.shared.subscribed.clone(),
-            id: self.shared.id.clone(),
-            presence: self.shared.presence.clone(),
-            closed: self.shared.closed.clone(),
+            link: self.shared.link.clone(),
             done: done_tx,
         };
         match self
@@ -202,7 +194,7 @@ impl Channel {
             Ok(()) => {}
             Err(_) => {
                 // The socket is gone: end this channel's events stream too.
-                drop(take(&self.shared.tx));
+                drop(take(&self.shared.link.tx));
                 return Err(JoinError::SocketGone);
             }
         }
@@ -210,7 +202,7 @@ impl Channel {
     }
 
     fn id(&self) -> Option<ChannelId> {
-        self.shared.id.get().copied()
+        self.shared.link.id.get().copied()
     }
 
     /// Pushes `event` with a JSON payload and returns the `ok` response

@@ -390,7 +390,7 @@ impl<R: Runtime> Driver<R> {
     fn answer_close_in_background(&self, mut ws: Box<WsStream>) {
         let runtime = self.runtime.clone();
         self.runtime.spawn(Box::pin(async move {
-            let _ = timeout(&runtime, Duration::from_secs(2), SinkExt::close(&mut ws)).await;
+            let _ = timeout(&runtime, Duration::from_secs(2), SinkExt::close(&mut *ws)).await;
         }));
     }
 }

@@ -4,8 +4,8 @@
 //! blocking) runs it exactly as it runs a user's handler.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
@@ -15,8 +15,7 @@ use tracing::{debug, warn};
 
 use super::error::{JoinError, LeaveError, PingError, PushError};
 use super::events::{ChannelEvent, EventSender, Refused};
-use super::message::{Command, MAX_BATCH, Request};
-use super::presence::PresenceShared;
+use super::message::{ChannelLink, Command, MAX_BATCH, Request};
 use super::socket_events::{SocketEvent, SocketNews};
 use super::status::{Status, StatusSender};
 use crate::client::handler::{Action, Context, Handler};
@@ -28,19 +27,17 @@ use crate::codec::Payload;
 
 struct Route {
     events: EventSender,
-    subscribed: Arc<AtomicBool>,
+    link: Arc<ChannelLink>,
     /// Events that did not fit in the queue; delivered before anything new,
     /// and while any wait here the loop reads nothing from the network.
     overflow: VecDeque<ChannelEvent>,
     join_waiter: Option<oneshot::Sender<Result<Payload<'static>, JoinError>>>,
     leave_waiter: Option<oneshot::Sender<Result<(), LeaveError>>>,
-    presence: Arc<OnceLock<PresenceShared>>,
-    closed: Arc<OnceLock<ChannelCloseReason>>,
 }
 
 impl Route {
     fn listening(&self) -> bool {
-        self.subscribed.load(Ordering::Acquire) && !self.events.is_closed()
+        self.link.subscribed.load(Ordering::Acquire) && !self.events.is_closed()
     }
 
     fn deliver(&mut self, event: ChannelEvent) {
@@ -183,7 +180,7 @@ impl Router {
         let Some(mut route) = self.routes.remove(&channel) else {
             return;
         };
-        let _ = route.closed.set(reason.clone());
+        let _ = route.link.closed.set(reason.clone());
         if let Some(waiter) = route.join_waiter.take() {
             let _ = waiter.send(Err(JoinError::Closed(reason.clone())));
         }
@@ -203,17 +200,13 @@ impl Router {
             topic,
             payload,
             timeout,
-            events,
-            subscribed,
-            id,
-            presence,
-            closed,
+            link,
             done,
         } = request
         else {
             return;
         };
-        let Some(events) = super::channel::take(&events) else {
+        let Some(events) = super::channel::take(&link.tx) else {
             let _ = done.send(Err(JoinError::AlreadyJoined));
             return;
         };
@@ -228,17 +221,15 @@ impl Router {
         match joined {
             Ok(channel) => {
                 debug!(topic = %topic, %channel, "join");
-                let _ = id.set(channel);
+                let _ = link.id.set(channel);
                 self.routes.insert(
                     channel,
                     Route {
                         events,
-                        subscribed,
+                        link,
                         overflow: VecDeque::new(),
                         join_waiter: Some(done),
                         leave_waiter: None,
-                        presence,
-                        closed,
                     },
                 );
             }
@@ -258,7 +249,7 @@ impl Drop for Router {
         self.flush();
         let reason = ChannelCloseReason::SocketStopped;
         for route in self.routes.values_mut() {
-            let _ = route.closed.set(reason.clone());
+            let _ = route.link.closed.set(reason.clone());
             if let Some(waiter) = route.join_waiter.take() {
                 let _ = waiter.send(Err(JoinError::Closed(reason.clone())));
             }
@@ -332,7 +323,7 @@ impl Handler for Router {
     ) -> Action {
         if let Some(route) = self.routes.get_mut(&channel) {
             // A (re)joined channel gets a new presence state: diffs wait for it.
-            if let Some(presence) = route.presence.get() {
+            if let Some(presence) = route.link.presence.get() {
                 presence.reset();
             }
             match route.join_waiter.take() {
@@ -411,7 +402,7 @@ impl Handler for Router {
         payload: Payload<'static>,
     ) -> Action {
         if let Some(route) = self.routes.get_mut(&channel) {
-            if let Some(presence) = route.presence.get() {
+            if let Some(presence) = route.link.presence.get() {
                 presence.apply(&event, &payload);
             }
             route.deliver(ChannelEvent::Message { event, payload });
