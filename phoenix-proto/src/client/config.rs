@@ -2,7 +2,7 @@
 //! backoff schedules.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::codec::{Serializer, V2Serializer};
@@ -50,8 +50,10 @@ impl From<String> for Secret {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Backoff {
     /// Delays for attempts 1, 2, ...; the last one is used for every later
-    /// attempt. An empty schedule means "never retry".
-    pub schedule: Vec<Duration>,
+    /// attempt. An empty schedule means "never retry". Shared, so every
+    /// socket with the default schedules points at one copy (make one with
+    /// `vec![...].into()` or [`from_millis`](Self::from_millis)).
+    pub schedule: Arc<[Duration]>,
     /// Fraction of each delay to randomise, from 0.0 (none) to 1.0.
     pub jitter: f64,
     /// Give up after this many consecutive attempts (`None`: never give up).
@@ -62,12 +64,20 @@ impl Backoff {
     /// The official client's reconnect schedule: 10, 50, 100, 150, 200, 250,
     /// 500, 1000, 2000 ms, then 5 s.
     pub fn reconnect_default() -> Self {
-        Backoff::from_millis(&[10, 50, 100, 150, 200, 250, 500, 1000, 2000, 5000])
+        static DEFAULT: OnceLock<Backoff> = OnceLock::new();
+        DEFAULT
+            .get_or_init(|| {
+                Backoff::from_millis(&[10, 50, 100, 150, 200, 250, 500, 1000, 2000, 5000])
+            })
+            .clone()
     }
 
     /// The official client's rejoin schedule: 1, 2, 5 s, then 10 s.
     pub fn rejoin_default() -> Self {
-        Backoff::from_millis(&[1000, 2000, 5000, 10_000])
+        static DEFAULT: OnceLock<Backoff> = OnceLock::new();
+        DEFAULT
+            .get_or_init(|| Backoff::from_millis(&[1000, 2000, 5000, 10_000]))
+            .clone()
     }
 
     /// A schedule from milliseconds, without jitter or limit.
@@ -82,7 +92,7 @@ impl Backoff {
     /// Never retry.
     pub fn never() -> Self {
         Backoff {
-            schedule: Vec::new(),
+            schedule: Arc::from([]),
             jitter: 0.0,
             max_attempts: Some(0),
         }

@@ -1,9 +1,10 @@
 //! The state machine's deadlines, ordered by time.
 //!
-//! Push deadlines are kept apart from the others: every push arms one and
-//! almost every push cancels it soon after (its reply came), and an ordered
-//! set paid a tree insert and a tree remove for each. They go into a queue
-//! sorted by deadline instead, where a push's deadline almost always lands
+//! Push deadlines (and channels' join, leave and rejoin deadlines, which
+//! behave alike) are kept apart from the socket-wide ones: every push arms
+//! one and almost every push cancels it soon after (its reply came), and an
+//! ordered set paid a tree insert and a tree remove for each. They go into
+//! a queue sorted by deadline instead, where a push's deadline almost always lands
 //! at the back (pushes are made in time order, most with the same timeout)
 //! and a cancel only marks the entry; marked entries leave from the front,
 //! or all at once when they outnumber the live ones. A deadline that would
@@ -45,7 +46,7 @@ const SWEEP_AFTER: usize = 64;
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     at: Instant,
-    push: PushId,
+    timer: Timer,
     live: bool,
 }
 
@@ -59,9 +60,11 @@ const SOCKET_WIDE: [Timer; 3] = [Timer::Heartbeat, Timer::Reconnect, Timer::Stab
 pub(crate) struct Timers {
     /// The deadlines of [`SOCKET_WIDE`], by position.
     socket_wide: [Option<Instant>; 3],
-    /// The channels' deadlines, and push deadlines far from the queue's back.
+    /// Deadlines that would land far from the queue's back.
     armed: BTreeSet<(Instant, Timer)>,
-    /// Push deadlines sorted by `(at, push)`, cancelled ones marked.
+    /// Push and channel deadlines sorted by `(at, timer)`, cancelled ones
+    /// marked. Channel deadlines go here too: a B-tree leaf for a socket's
+    /// one join deadline cost 368 bytes per joining socket.
     pushes: VecDeque<Entry>,
     /// How many entries of `pushes` are cancelled.
     cancelled: usize,
@@ -75,10 +78,8 @@ impl Timers {
             *socket_wide = Some(at);
             return;
         }
-        if let Timer::Push(push) = timer {
-            if self.queue_push(at, push) {
-                return;
-            }
+        if self.queue(at, timer) {
+            return;
         }
         self.armed.insert((at, timer));
     }
@@ -121,10 +122,7 @@ impl Timers {
             .filter_map(|(timer, at)| at.map(|at| (at, *timer)));
         let armed = self.armed.first().copied();
         // The queue's front is never a cancelled entry.
-        let queued = self
-            .pushes
-            .front()
-            .map(|entry| (entry.at, Timer::Push(entry.push)));
+        let queued = self.pushes.front().map(|entry| (entry.at, entry.timer));
         socket_wide.chain(armed).chain(queued).min()
     }
 
@@ -134,10 +132,8 @@ impl Timers {
             *socket_wide = None;
             return;
         }
-        if let Timer::Push(push) = timer {
-            if self.unqueue_push(at, push) {
-                return;
-            }
+        if self.unqueue(at, timer) {
+            return;
         }
         self.armed.remove(&(at, timer));
         if self.armed.is_empty() {
@@ -156,25 +152,30 @@ impl Timers {
         self.socket_wide.get_mut(index)
     }
 
-    /// Queues a push deadline; `false` when it belongs in the ordered set.
-    fn queue_push(&mut self, at: Instant, push: PushId) -> bool {
-        let key = (at, push);
+    /// Queues a deadline; `false` when it belongs in the ordered set.
+    fn queue(&mut self, at: Instant, timer: Timer) -> bool {
+        let key = (at, timer);
         // The usual case: later than everything queued.
         if self
             .pushes
             .back()
-            .is_none_or(|last| (last.at, last.push) < key)
+            .is_none_or(|last| (last.at, last.timer) < key)
         {
+            if self.pushes.capacity() == 0 {
+                // One slot first: an idle socket queues one deadline at a
+                // time (std would take four).
+                self.pushes.reserve_exact(1);
+            }
             self.pushes.push_back(Entry {
                 at,
-                push,
+                timer,
                 live: true,
             });
             return true;
         }
         let index = self
             .pushes
-            .partition_point(|entry| (entry.at, entry.push) < key);
+            .partition_point(|entry| (entry.at, entry.timer) < key);
         if self.pushes.len() - index > NEAR_BACK {
             return false;
         }
@@ -182,30 +183,30 @@ impl Timers {
             index,
             Entry {
                 at,
-                push,
+                timer,
                 live: true,
             },
         );
         true
     }
 
-    /// Cancels a queued push deadline; `false` when it is not queued.
-    fn unqueue_push(&mut self, at: Instant, push: PushId) -> bool {
-        let key = (at, push);
+    /// Cancels a queued deadline; `false` when it is not queued.
+    fn unqueue(&mut self, at: Instant, timer: Timer) -> bool {
+        let key = (at, timer);
         // The usual case: replies come in about the order of the pushes, so
         // the deadline is at the front.
         let at_front = self
             .pushes
             .front()
-            .is_some_and(|first| (first.at, first.push) == key);
+            .is_some_and(|first| (first.at, first.timer) == key);
         let index = if at_front {
             0
         } else {
             self.pushes
-                .partition_point(|entry| (entry.at, entry.push) < key)
+                .partition_point(|entry| (entry.at, entry.timer) < key)
         };
         match self.pushes.get_mut(index) {
-            Some(entry) if entry.at == at && entry.push == push && entry.live => {
+            Some(entry) if entry.at == at && entry.timer == timer && entry.live => {
                 entry.live = false;
             }
             _ => return false,
@@ -397,5 +398,34 @@ mod tests {
         assert_eq!(timers.pop_due(ms(base, 3)), Some(Timer::Push(PushId(2))));
         assert_eq!(timers.pop_due(ms(base, 3)), Some(Timer::Heartbeat));
         assert_eq!(timers.len(), 0);
+    }
+
+    #[test]
+    fn channel_deadlines_share_the_queue_with_pushes_in_time_then_timer_order() {
+        let base = Instant::now();
+        let mut timers = Timers::default();
+        let (mut join, mut rejoin, mut push, mut late) = (None, None, None, None);
+        timers.set(&mut join, Timer::ChannelReply(ChannelId(1)), ms(base, 10));
+        timers.set(&mut push, Timer::Push(PushId(7)), ms(base, 10));
+        timers.set(&mut rejoin, Timer::Rejoin(ChannelId(2)), ms(base, 10));
+        timers.set(&mut late, Timer::ChannelReply(ChannelId(3)), ms(base, 40));
+        assert!(
+            timers.armed.is_empty(),
+            "all in time order: none in the set"
+        );
+        assert_eq!(timers.pushes.capacity(), 4, "one slot first, then doubling");
+        // A join answered in time: its deadline goes.
+        timers.cancel(&mut join, Timer::ChannelReply(ChannelId(1)));
+        let due: Vec<_> = std::iter::from_fn(|| timers.pop_due(ms(base, 10))).collect();
+        assert_eq!(
+            due,
+            [Timer::Rejoin(ChannelId(2)), Timer::Push(PushId(7))],
+            "ties in Timer order"
+        );
+        assert_eq!(timers.next(), Some(ms(base, 40)));
+        timers.cancel(&mut late, Timer::ChannelReply(ChannelId(3)));
+        assert_eq!(timers.len(), 0);
+        timers.release_idle();
+        assert_eq!(timers.pushes.capacity(), 0);
     }
 }
