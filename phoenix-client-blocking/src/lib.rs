@@ -22,6 +22,13 @@
 //!   Never make them from inside a [`Handler`] callback: the loop would
 //!   wait for itself.
 //!
+//! A thread and a poller per socket cost about 30 KiB and three file
+//! descriptors more than a socket on the async drivers (BENCHMARKS.md):
+//! fine for a few sockets, a poor fit for thousands. A program that holds
+//! thousands of sockets belongs on `phoenix-client-tokio` or
+//! `phoenix-client-async-std`, where one thread serves them all (about
+//! 5–8 KiB each).
+//!
 //! ## The blocking API
 //!
 //! ```no_run

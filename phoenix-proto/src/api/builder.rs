@@ -264,8 +264,10 @@ impl<R: Launch> Builder<R> {
         self
     }
 
-    /// Size of the WebSocket read buffer. Default
-    /// [`DEFAULT_READ_BUFFER`](super::DEFAULT_READ_BUFFER).
+    /// The most bytes read from the socket at a time while data streams.
+    /// Default [`DEFAULT_READ_BUFFER`](super::DEFAULT_READ_BUFFER). The
+    /// buffer exists only while the socket has data to read: an idle socket
+    /// holds none (see [`ElasticIo`](super::ElasticIo)).
     pub fn read_buffer_size(mut self, bytes: usize) -> Self {
         self.transport.read_buffer_size = bytes.max(1024);
         self

@@ -4,8 +4,10 @@ use std::time::Duration;
 
 use super::tls::TlsSettings;
 
-/// Default size of the WebSocket read buffer: small, since Phoenix frames
-/// are usually small (tungstenite's own default is 128 KiB per socket).
+/// Default size of the read buffer a streaming socket reads into: small,
+/// since Phoenix frames are usually small (tungstenite's own default is
+/// 128 KiB per socket, kept for the connection's life; ours is allocated
+/// only while data flows, see [`ElasticIo`](super::ElasticIo)).
 pub const DEFAULT_READ_BUFFER: usize = 8 * 1024;
 /// Default largest message accepted from the server: 10 MiB, about
 /// Phoenix's own default limit on what it accepts. The WebSocket library
@@ -32,7 +34,7 @@ pub struct TransportOptions {
     pub connect_timeout: Duration,
     /// Limit on each write and flush of an open connection.
     pub write_timeout: Duration,
-    /// Size of the WebSocket read buffer.
+    /// The most bytes read from the socket at a time while data streams.
     pub read_buffer_size: usize,
     /// Largest message accepted from the server (see
     /// [`DEFAULT_MAX_MESSAGE_SIZE`]).
