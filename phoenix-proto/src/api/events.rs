@@ -250,18 +250,10 @@ impl Drop for EventReceiver {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
-    use std::task::{Wake, Waker};
+    use std::task::Waker;
 
+    use super::super::queue::counting::counting_waker;
     use super::*;
-
-    struct CountWakes(AtomicUsize);
-
-    impl Wake for CountWakes {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
 
     fn message(n: u32) -> ChannelEvent {
         ChannelEvent::Message {
@@ -292,17 +284,16 @@ mod tests {
     #[test]
     fn the_reader_is_woken_once_per_flush_not_per_event() {
         let (tx, mut rx) = queue(100);
-        let wakes = Arc::new(CountWakes(AtomicUsize::new(0)));
-        let waker = Waker::from(wakes.clone());
+        let (wakes, waker) = counting_waker();
         let mut cx = TaskContext::from_waker(&waker);
         assert_eq!(rx.poll_recv(&mut cx), Poll::Pending);
         for n in 0..50 {
             assert!(tx.try_send(message(n)).is_ok());
         }
-        assert_eq!(wakes.0.load(Ordering::SeqCst), 0);
+        assert_eq!(wakes.get(), 0);
         tx.flush();
         tx.flush();
-        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+        assert_eq!(wakes.get(), 1);
         for n in 0..50 {
             assert_eq!(rx.poll_recv(&mut cx), Poll::Ready(Some(message(n))));
         }

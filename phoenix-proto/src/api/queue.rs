@@ -220,15 +220,21 @@ impl<T> fmt::Debug for QueueReceiver<T> {
     }
 }
 
+/// A waker that counts its wake-ups, for the tests of the API's queues.
 #[cfg(test)]
-mod tests {
+pub(crate) mod counting {
+    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::task::{Wake, Waker};
 
-    use super::*;
+    /// How many times the waker was woken.
+    pub(crate) struct Count(AtomicUsize);
 
-    /// Counts its wake-ups.
-    struct Count(AtomicUsize);
+    impl Count {
+        pub(crate) fn get(&self) -> usize {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
 
     impl Wake for Count {
         fn wake(self: Arc<Self>) {
@@ -236,10 +242,17 @@ mod tests {
         }
     }
 
-    fn counting_waker() -> (Arc<Count>, Waker) {
+    /// A waker and its count.
+    pub(crate) fn counting_waker() -> (Arc<Count>, Waker) {
         let count = Arc::new(Count(AtomicUsize::new(0)));
         (count.clone(), Waker::from(count))
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::counting::counting_waker;
+    use super::*;
 
     #[test]
     fn items_come_out_in_order() {
@@ -261,7 +274,7 @@ mod tests {
         let mut cx = TaskContext::from_waker(&waker);
         assert_eq!(rx.poll_recv(&mut cx), Poll::Pending);
         tx.send(7).unwrap();
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(count.get(), 1);
         assert_eq!(rx.poll_recv(&mut cx), Poll::Ready(Some(7)));
     }
 
@@ -277,7 +290,7 @@ mod tests {
         assert_eq!(rx.poll_recv(&mut cx), Poll::Pending);
         second.send(2).unwrap();
         drop(second);
-        assert!(count.0.load(Ordering::SeqCst) >= 1);
+        assert!(count.get() >= 1);
         assert_eq!(rx.poll_recv(&mut cx), Poll::Ready(Some(2)));
         assert_eq!(rx.poll_recv(&mut cx), Poll::Ready(None));
         assert_eq!(rx.try_recv(), Taken::Ended);
@@ -291,9 +304,9 @@ mod tests {
         assert_eq!(rx.poll_recv(&mut cx), Poll::Pending);
         let clone = tx.clone();
         drop(tx);
-        assert_eq!(count.0.load(Ordering::SeqCst), 0, "one sender is left");
+        assert_eq!(count.get(), 0, "one sender is left");
         drop(clone);
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(count.get(), 1);
     }
 
     #[test]
