@@ -3,7 +3,7 @@
 //! the handles' commands into core commands. Every loop (async or
 //! blocking) runs it exactly as it runs a user's handler.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context as TaskContext, Poll};
@@ -22,7 +22,7 @@ use crate::client::handler::{Action, Context, Handler};
 use crate::client::{
     ChannelCloseReason, ChannelErrorReason, ChannelId, DisconnectReason, PushId, PushOutcome,
 };
-use crate::client::{CounterHash, VecMap};
+use crate::client::{CounterMap, VecMap};
 use crate::codec::Payload;
 
 struct Route {
@@ -81,7 +81,7 @@ pub struct Router {
     /// One entry per channel, no spare slots (see `VecMap`).
     routes: VecMap<ChannelId, Route>,
     /// Who waits for each push (looked up, never iterated).
-    pushes: HashMap<PushId, oneshot::Sender<Result<PushOutcome, PushError>>, CounterHash>,
+    pushes: CounterMap<PushId, oneshot::Sender<Result<PushOutcome, PushError>>>,
     /// Push outcomes not handed over yet: sent together when the loop has
     /// handled what it read (see [`flush`](Self::flush)).
     replies: Vec<(oneshot::Sender<Result<PushOutcome, PushError>>, PushOutcome)>,
@@ -109,7 +109,7 @@ impl Router {
         Router {
             status,
             routes: VecMap::default(),
-            pushes: HashMap::default(),
+            pushes: CounterMap::default(),
             replies: Vec::new(),
             draining: Vec::new(),
             room,
@@ -426,7 +426,7 @@ impl Handler for Router {
             PushOutcome::Reply { status, .. } => debug!(%push, status = %status, "reply"),
             other => debug!(%push, outcome = ?other, "push ended without a reply"),
         }
-        if let Some(waiter) = self.pushes.remove(&push) {
+        if let Some(waiter) = self.pushes.remove(push) {
             self.replies.push((waiter, outcome));
         }
         Action::Continue

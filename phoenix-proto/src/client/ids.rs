@@ -139,42 +139,23 @@ impl Digits {
     }
 }
 
-/// The hasher of the maps keyed by [`Ref`] and [`PushId`](super::PushId):
-/// their keys are counters the socket made itself, so no adversary picks
-/// them and SipHash's protection buys nothing, while it cost about 5% of a
-/// pipelined push.
-///
-/// The low bits (which pick the bucket) are the counter itself, so the
-/// pushes in flight, a window of consecutive counters, sit in consecutive
-/// buckets and replies, which come in about the order of the pushes, walk
-/// the table in order: a profile with scattered buckets showed a cache miss
-/// on nearly every lookup. The top seven bits (the table's tag within a
-/// group) come from a multiplication by an odd constant, so keys that share
-/// a group still differ there.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct CounterHasher(u64);
-
-impl std::hash::Hasher for CounterHasher {
-    fn finish(&self) -> u64 {
+impl super::counter_map::Counter for PushId {
+    fn index(self) -> u64 {
         self.0
     }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Not used by the counters (they hash as one `u64`); correct anyway.
-        for &byte in bytes {
-            self.write_u64(u64::from(byte));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        const TAG: u64 = 0x7F << 57;
-        let key = self.0.rotate_left(5) ^ n;
-        self.0 = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) & TAG) | (key & !TAG);
+    fn from_index(index: u64) -> Self {
+        PushId(index)
     }
 }
 
-/// Builds [`CounterHasher`]s.
-pub(crate) type CounterHash = std::hash::BuildHasherDefault<CounterHasher>;
+impl super::counter_map::Counter for Ref {
+    fn index(self) -> u64 {
+        self.0
+    }
+    fn from_index(index: u64) -> Self {
+        Ref(index)
+    }
+}
 
 /// The wire form: the number, as the server echoes it back.
 impl fmt::Display for Ref {
@@ -210,21 +191,6 @@ mod tests {
         }
         assert_eq!(Ref(42).digits().as_str(), "42");
         assert_eq!(JoinRef(Ref(7)).digits().as_str(), "7");
-    }
-
-    #[test]
-    fn consecutive_counters_hash_apart() {
-        use std::hash::BuildHasher;
-        let hashes: std::collections::BTreeSet<u64> = (0..10_000u64)
-            .map(|n| CounterHash::default().hash_one(Ref(n)))
-            .collect();
-        assert_eq!(hashes.len(), 10_000);
-        // The high 7 bits (hashbrown's tag) take many values too.
-        let tags: std::collections::BTreeSet<u64> = hashes.iter().map(|h| h >> 57).collect();
-        assert!(tags.len() > 100, "{}", tags.len());
-        // Consecutive counters land in consecutive buckets (low bits).
-        let low = |n: u64| CounterHash::default().hash_one(Ref(n)) & 0xFFFF;
-        assert_eq!(low(501), low(500) + 1);
     }
 
     #[test]

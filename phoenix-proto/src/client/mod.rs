@@ -6,6 +6,7 @@
 
 mod channel;
 mod config;
+mod counter_map;
 mod error;
 mod event;
 pub mod handler;
@@ -20,13 +21,14 @@ mod vec_map;
 
 pub use channel::ChannelState;
 pub use config::{Backoff, Config, ParamsFn, Secret, TokenFn};
+#[cfg(feature = "api")]
+#[cfg(feature = "api")]
+pub(crate) use counter_map::CounterMap;
 pub use error::{JoinError, LeaveError, PingError, PushError};
 pub use event::{
     BadMessage, ChannelCloseReason, ChannelErrorReason, DisconnectReason, Event, PushFailure,
     PushOutcome,
 };
-#[cfg(feature = "api")]
-pub(crate) use ids::CounterHash;
 pub use ids::{ChannelId, PushId};
 pub use instruction::{ConnectRequest, Instruction, redact_query};
 pub use socket::{ConnectFailure, ConnectionState, Socket};

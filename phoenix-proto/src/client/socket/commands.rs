@@ -334,7 +334,7 @@ impl Socket {
         self.pushes.insert(id, push);
         if let Some(payload) = payload {
             if let Err(e) = self.send_push_with(id, event, &payload) {
-                if let Some(mut push) = self.pushes.remove(&id) {
+                if let Some(mut push) = self.pushes.remove(id) {
                     self.timers.cancel(&mut push.deadline, Timer::Push(id));
                 }
                 return Err(PushError::Encode(e));

@@ -153,7 +153,7 @@ impl Socket {
                 }
                 Timer::ChannelReply(id) => self.on_channel_reply_timeout(now, id),
                 Timer::Push(id) => {
-                    if let Some(push) = self.pushes.get_mut(&id) {
+                    if let Some(push) = self.pushes.get_mut(id) {
                         push.deadline = None;
                     }
                     self.finish_push(id, PushOutcome::Timeout);

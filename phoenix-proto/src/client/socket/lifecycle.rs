@@ -3,8 +3,6 @@
 //! heartbeats.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash};
 use std::time::{Duration, Instant};
 
 use crate::codec::{
@@ -73,7 +71,7 @@ impl Socket {
             return;
         };
         if let Some(old) = ch.join_ref.take() {
-            self.refs.remove(&old.join());
+            self.refs.remove(old.join());
         }
         let join_ref = JoinRef::of_join(msg_ref);
         ch.join_ref = Some(join_ref);
@@ -94,7 +92,7 @@ impl Socket {
     /// Sends a held push: its event and payload leave the push (a sent push
     /// is never sent again; a lost connection fails it).
     pub(super) fn send_push(&mut self, id: PushId) -> Result<(), EncodeError> {
-        let Some(push) = self.pushes.get_mut(&id) else {
+        let Some(push) = self.pushes.get_mut(id) else {
             return Ok(());
         };
         let event = std::mem::take(&mut push.event);
@@ -112,7 +110,7 @@ impl Socket {
     ) -> Result<(), EncodeError> {
         let msg_ref = self.last_ref.next();
         let (join_ref, wire) = {
-            let Some(push) = self.pushes.get(&id) else {
+            let Some(push) = self.pushes.get(id) else {
                 return Ok(());
             };
             let Some(ch) = self.channels.get(&push.channel) else {
@@ -133,7 +131,7 @@ impl Socket {
         };
         self.last_ref = msg_ref;
         self.refs.insert(msg_ref, RefTarget::Push(id));
-        if let Some(push) = self.pushes.get_mut(&id) {
+        if let Some(push) = self.pushes.get_mut(id) {
             push.sent = Some(SentWith { msg_ref, join_ref });
         }
         self.instructions.push_back(Instruction::Send(wire));
@@ -142,12 +140,12 @@ impl Socket {
 
     /// Ends a push with `outcome`, once: removes it from every index.
     pub(super) fn finish_push(&mut self, id: PushId, outcome: PushOutcome) {
-        let Some(mut push) = self.pushes.remove(&id) else {
+        let Some(mut push) = self.pushes.remove(id) else {
             return;
         };
         self.timers.cancel(&mut push.deadline, Timer::Push(id));
         if let Some(sent) = push.sent {
-            self.refs.remove(&sent.msg_ref);
+            self.refs.remove(sent.msg_ref);
         } else if let Some(ch) = self.channels.get_mut(&push.channel) {
             ch.held.retain(|held| *held != id);
         }
@@ -160,15 +158,14 @@ impl Socket {
 
     /// Fails every push of `channel` that was sent and not answered.
     pub(super) fn fail_sent_pushes(&mut self, channel: Option<ChannelId>, failure: &PushFailure) {
-        // The map has no order; outcomes go out in the order of the pushes.
-        #[allow(clippy::iter_over_hash_type)]
-        let mut sent: Vec<PushId> = self
+        // Outcomes go out in the order of the pushes (the map's order).
+        let sent: Vec<PushId> = self
             .pushes
-            .iter()
+            .entries()
+            .into_iter()
             .filter(|(_, p)| p.sent.is_some() && channel.is_none_or(|c| p.channel == c))
-            .map(|(id, _)| *id)
+            .map(|(id, _)| id)
             .collect();
-        sent.sort_unstable();
         for id in sent {
             self.finish_push(id, PushOutcome::Failed(failure.clone()));
         }
@@ -192,7 +189,7 @@ impl Socket {
             .into_iter()
             .flatten()
         {
-            self.refs.remove(&msg_ref);
+            self.refs.remove(msg_ref);
         }
         let held = std::mem::take(&mut ch.held);
         // The channel is gone from the map, so finish_push will not look for it.
@@ -219,7 +216,7 @@ impl Socket {
         };
         ch.state = ChannelState::Errored;
         if let Some(join_ref) = ch.join_ref.take() {
-            self.refs.remove(&join_ref.join());
+            self.refs.remove(join_ref.join());
         }
         self.timers
             .cancel(&mut ch.reply_deadline, Timer::ChannelReply(id));
@@ -367,8 +364,8 @@ impl Socket {
     pub(super) fn release_idle_memory(&mut self) {
         self.instructions.release_when_empty();
         self.events.release_when_empty();
-        shrink_map(&mut self.refs);
-        shrink_map(&mut self.pushes);
+        self.refs.release_idle();
+        self.pushes.release_idle();
         self.timers.release_idle();
     }
 
@@ -395,13 +392,6 @@ impl Socket {
             }
             ChannelState::Joined | ChannelState::Errored => {}
         }
-    }
-}
-
-/// Frees an empty map's table, and shrinks one at most a quarter full.
-fn shrink_map<K: Eq + Hash, V, S: BuildHasher>(map: &mut HashMap<K, V, S>) {
-    if map.len() <= map.capacity() / 4 {
-        map.shrink_to(map.len() * 2);
     }
 }
 

@@ -1,6 +1,5 @@
 //! The client state machine.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -10,8 +9,9 @@ use crate::url::{Transport, auth_token_protocols, connection_url};
 
 use super::channel::{Channel, ChannelState};
 use super::config::{Config, Secret};
+use super::counter_map::CounterMap;
 use super::event::Event;
-use super::ids::{ChannelId, CounterHash, JoinRef, PushId, Ref};
+use super::ids::{ChannelId, JoinRef, PushId, Ref};
 use super::instruction::{ConnectRequest, Instruction};
 use super::outbox::Outbox;
 use super::retry_after::parse_retry_after;
@@ -219,9 +219,9 @@ pub struct Socket {
     channels: VecMap<ChannelId, Box<Channel>>,
     topics: VecMap<Arc<str>, ChannelId>,
     /// Iterated only where the order is restored (`fail_sent_pushes`).
-    pushes: HashMap<PushId, Push, CounterHash>,
+    pushes: CounterMap<PushId, Push>,
     /// What each ref in flight stands for (looked up, never iterated).
-    refs: HashMap<Ref, RefTarget, CounterHash>,
+    refs: CounterMap<Ref, RefTarget>,
     heartbeat_pending: Option<Ref>,
     heartbeat_deadline: Option<Instant>,
     reconnect_deadline: Option<Instant>,
@@ -251,8 +251,8 @@ impl Socket {
             next_push: 0,
             channels: VecMap::default(),
             topics: VecMap::default(),
-            pushes: HashMap::default(),
-            refs: HashMap::default(),
+            pushes: CounterMap::default(),
+            refs: CounterMap::default(),
             heartbeat_pending: None,
             heartbeat_deadline: None,
             reconnect_deadline: None,

@@ -20,14 +20,14 @@ impl Socket {
         let Some(msg_ref) = reply.msg_ref.as_deref().and_then(Ref::parse) else {
             return;
         };
-        let Some(target) = self.refs.get(&msg_ref).copied() else {
+        let Some(target) = self.refs.get(msg_ref).copied() else {
             // A late reply to something that already timed out or failed.
             return;
         };
         match target {
             RefTarget::Heartbeat => {
                 if reply.topic == PHOENIX_TOPIC && self.heartbeat_pending == Some(msg_ref) {
-                    self.refs.remove(&msg_ref);
+                    self.refs.remove(msg_ref);
                     self.heartbeat_pending = None;
                     if let Some(sent) = self.heartbeat_sent_at.take() {
                         self.pong(now.saturating_duration_since(sent), false);
@@ -37,12 +37,12 @@ impl Socket {
             }
             RefTarget::Ping(sent) => {
                 if reply.topic == PHOENIX_TOPIC {
-                    self.refs.remove(&msg_ref);
+                    self.refs.remove(msg_ref);
                     self.pong(now.saturating_duration_since(sent), true);
                 }
             }
             RefTarget::Ignore => {
-                self.refs.remove(&msg_ref);
+                self.refs.remove(msg_ref);
             }
             RefTarget::Join(id) => {
                 self.on_join_reply(now, id, msg_ref, reply);
@@ -53,15 +53,15 @@ impl Socket {
                     *c.topic == *reply.topic && c.accepts(reply.join_ref.as_deref())
                 });
                 if accepted {
-                    self.refs.remove(&msg_ref);
+                    self.refs.remove(msg_ref);
                     self.close_channel(id, ChannelCloseReason::Left, PushFailure::ChannelClosed);
                 } else if !self.channels.contains_key(&id) {
                     // A late answer to the leave of a channel already gone.
-                    self.refs.remove(&msg_ref);
+                    self.refs.remove(msg_ref);
                 }
             }
             RefTarget::Push(id) => {
-                let Some(push) = self.pushes.get(&id) else {
+                let Some(push) = self.pushes.get(id) else {
                     return;
                 };
                 let current = self.channels.get(&push.channel).is_some_and(|c| {
@@ -128,7 +128,7 @@ impl Socket {
         {
             return;
         }
-        self.refs.remove(&msg_ref);
+        self.refs.remove(msg_ref);
         self.timers
             .cancel(&mut ch.reply_deadline, Timer::ChannelReply(id));
         let topic = ch.topic.clone();
