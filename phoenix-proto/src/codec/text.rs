@@ -490,8 +490,18 @@ fn json_payload<'p>(payload: &'p Payload<'_>) -> Result<&'p str, EncodeError> {
 /// [`encode_client_binary`](super::encode_client_binary)).
 pub fn encode_message_text(message: &Message<'_>) -> Result<String, EncodeError> {
     let payload = json_payload(&message.payload)?;
-    let mut out =
-        String::with_capacity(payload.len() + message.topic.len() + message.event.len() + 32);
+    // The exact length when nothing needs escaping (the usual case): a
+    // `String` with spare room costs tungstenite an extra allocation when
+    // it takes the frame (`Bytes::from` of a `Vec` whose length is not its
+    // capacity allocates a shared header). Escapes only grow the string.
+    let quoted = |s: Option<&str>| s.map_or(4, |s| s.len() + 2);
+    let len = 6
+        + quoted(message.join_ref.as_deref())
+        + quoted(message.msg_ref.as_deref())
+        + quoted(Some(&message.topic))
+        + quoted(Some(&message.event))
+        + payload.len();
+    let mut out = String::with_capacity(len);
     out.push('[');
     push_json_opt(&mut out, message.join_ref.as_deref());
     out.push(',');
@@ -503,6 +513,7 @@ pub fn encode_message_text(message: &Message<'_>) -> Result<String, EncodeError>
     out.push(',');
     out.push_str(payload);
     out.push(']');
+    debug_assert!(out.len() >= len, "escapes only add");
     Ok(out)
 }
 
@@ -728,6 +739,29 @@ mod tests {
         ] {
             assert!(fast_reply(region).is_none(), "took {region}");
         }
+    }
+
+    #[test]
+    fn a_plain_frame_is_encoded_without_spare_capacity() {
+        let m = Message {
+            join_ref: Some("12".into()),
+            msg_ref: Some("345".into()),
+            topic: "room:lobby".into(),
+            event: "new_msg".into(),
+            payload: Payload::empty(),
+        };
+        let text = encode_message_text(&m).unwrap();
+        assert_eq!(text, r#"["12","345","room:lobby","new_msg",{}]"#);
+        assert_eq!(text.len(), text.capacity(), "no spare room for Bytes::from");
+        let escaped = Message {
+            join_ref: None,
+            topic: "a\"b".into(),
+            ..m
+        };
+        assert_eq!(
+            encode_message_text(&escaped).unwrap(),
+            r#"[null,"345","a\"b","new_msg",{}]"#
+        );
     }
 
     #[test]
