@@ -160,16 +160,15 @@ pub async fn async_api<R: Launch + Default>(args: &Args, sleep: Sleep) -> Result
                 for (index, ((client, _, events), news)) in
                     clients.iter_mut().zip(&mut news).enumerate()
                 {
-                    while let Ok(event) = news.try_recv() {
-                        tally.socket_event(index, &event);
-                    }
-                    tally.status(index, &client.status().current());
-                    if let Some(events) = events {
-                        while let Ok(event) = events.try_recv() {
-                            tally.channel_event(index, &event);
-                        }
-                    }
-                    tally.end_socket();
+                    let channel_events = events
+                        .iter_mut()
+                        .flat_map(|events| std::iter::from_fn(|| events.try_recv().ok()));
+                    tally.socket(
+                        index,
+                        std::iter::from_fn(|| news.try_recv().ok()),
+                        &client.status().current(),
+                        channel_events,
+                    );
                 }
                 tally.finish(hold, sockets, &mut report)?;
             }
@@ -187,42 +186,41 @@ pub async fn async_api<R: Launch + Default>(args: &Args, sleep: Sleep) -> Result
 pub struct HoldTally {
     heartbeats: u64,
     sockets_answered: u64,
-    this_socket: u64,
     problems: Vec<String>,
 }
 
 impl HoldTally {
-    /// One event of socket `index`'s [`SocketEvents`], subscribed when the
-    /// hold started: a heartbeat answered, or anything else (a disconnect,
-    /// a reconnection attempt, a malformed frame), which is a problem.
-    pub fn socket_event(&mut self, index: usize, event: &SocketEvent) {
-        match event {
-            SocketEvent::Heartbeat { .. } => self.this_socket += 1,
-            other => self.problems.push(format!("socket {index}: {other:?}")),
+    /// What socket `index` saw during the hold: its socket events
+    /// (subscribed when the hold started), which must all be answered
+    /// heartbeats; its status at the end, which must be connected; and its
+    /// channel's events, which must all be messages (an error, a rejoin or
+    /// a close means the channel did not stay joined).
+    pub fn socket(
+        &mut self,
+        index: usize,
+        socket_events: impl IntoIterator<Item = SocketEvent>,
+        status: &Status,
+        channel_events: impl IntoIterator<Item = ChannelEvent>,
+    ) {
+        let mut heartbeats = 0;
+        for event in socket_events {
+            match event {
+                SocketEvent::Heartbeat { .. } => heartbeats += 1,
+                other => self.problems.push(format!("socket {index}: {other:?}")),
+            }
         }
-    }
-
-    /// Socket `index`'s status at the end: it must be connected.
-    pub fn status(&mut self, index: usize, status: &Status) {
         if !matches!(status, Status::Connected) {
             self.problems.push(format!("socket {index}: {status:?}"));
         }
-    }
-
-    /// An event of socket `index`'s channel: anything but a message (an
-    /// error, a rejoin, a close) means the channel did not stay joined.
-    pub fn channel_event(&mut self, index: usize, event: &ChannelEvent) {
-        if !matches!(event, ChannelEvent::Message { .. }) {
-            self.problems.push(format!("channel {index}: {event:?}"));
+        for event in channel_events {
+            if !matches!(event, ChannelEvent::Message { .. }) {
+                self.problems.push(format!("channel {index}: {event:?}"));
+            }
         }
-    }
-
-    /// The current socket is done; the next events are the next one's.
-    pub fn end_socket(&mut self) {
-        if self.this_socket > 0 {
+        if heartbeats > 0 {
             self.sockets_answered += 1;
         }
-        self.heartbeats += std::mem::take(&mut self.this_socket);
+        self.heartbeats += heartbeats;
     }
 
     /// Fills in the report's heartbeats and checks the hold of `sockets`.

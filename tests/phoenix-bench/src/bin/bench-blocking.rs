@@ -226,16 +226,15 @@ fn api(args: &Args) -> Result<Report, Error> {
                 for (index, ((client, _, events), news)) in
                     clients.iter_mut().zip(&mut news).enumerate()
                 {
-                    while let Ok(event) = news.try_recv() {
-                        tally.socket_event(index, &event);
-                    }
-                    tally.status(index, &client.status().current());
-                    if let Some(events) = events {
-                        while let Ok(event) = events.try_recv() {
-                            tally.channel_event(index, &event);
-                        }
-                    }
-                    tally.end_socket();
+                    let channel_events = events
+                        .iter_mut()
+                        .flat_map(|events| std::iter::from_fn(|| events.try_recv().ok()));
+                    tally.socket(
+                        index,
+                        std::iter::from_fn(|| news.try_recv().ok()),
+                        &client.status().current(),
+                        channel_events,
+                    );
                 }
                 tally.finish(hold, sockets, &mut report)?;
             }
