@@ -2,20 +2,14 @@
 //! where to open the byte stream, the WebSocket limits, and what a failed
 //! upgrade means. Blocking and async drivers share it; only the I/O
 //! differs. The upgrade itself (the request and the reading of the answer)
-//! is [`super::upgrade`]; [`upgrade_request`] and [`upgrade_failure`] stay
-//! for drivers that run tungstenite's own client handshake instead.
+//! is [`super::upgrade`].
 
-use std::time::SystemTime;
-
-use tungstenite::client::IntoClientRequest;
-use tungstenite::handshake::client::Request;
-use tungstenite::http::{HeaderName, HeaderValue, Uri};
+use tungstenite::http::Uri;
 use tungstenite::protocol::WebSocketConfig;
 
 use super::elastic::WS_READ_BUFFER;
 use super::options::TransportOptions;
-use super::upgrade::failed;
-use crate::client::{BadMessage, ConnectFailure, ConnectRequest};
+use crate::client::{BadMessage, ConnectFailure};
 
 /// Where a connection goes, for a custom connector.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,36 +48,6 @@ impl ConnectTarget {
     }
 }
 
-/// The HTTP upgrade request for `request`: its URL, headers and the auth
-/// token subprotocols, as an `http` request for tungstenite's client
-/// handshake. The drivers here write [`Upgrade`](super::upgrade::Upgrade)'s
-/// request instead, which keeps far less memory per connecting socket.
-///
-/// # Errors
-/// The URL, a header name or value cannot go in an HTTP request.
-pub fn upgrade_request(request: &ConnectRequest) -> Result<Request, ConnectFailure> {
-    let mut upgrade = request
-        .url
-        .as_str()
-        .into_client_request()
-        .map_err(|_| ConnectFailure::new("the endpoint is not a valid WebSocket URL"))?;
-    let headers = upgrade.headers_mut();
-    for (name, value) in &request.headers {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| ConnectFailure::new(format!("invalid header name {name:?}")))?;
-        let value = HeaderValue::from_str(value.expose())
-            .map_err(|_| ConnectFailure::new(format!("invalid value for header {name}")))?;
-        headers.append(name, value);
-    }
-    if !request.subprotocols.is_empty() {
-        let joined: Vec<&str> = request.subprotocols.iter().map(|p| p.expose()).collect();
-        let value = HeaderValue::from_str(&joined.join(", "))
-            .map_err(|_| ConnectFailure::new("the auth token cannot go in a header"))?;
-        headers.insert("sec-websocket-protocol", value);
-    }
-    Ok(upgrade)
-}
-
 /// The WebSocket limits from the transport options.
 ///
 /// tungstenite's own buffers stay small: it reads [`WS_READ_BUFFER`] bytes
@@ -96,26 +60,6 @@ pub fn websocket_config(options: &TransportOptions) -> WebSocketConfig {
         .write_buffer_size(0)
         .max_message_size(options.max_message_size)
         .max_frame_size(options.max_message_size)
-}
-
-/// What a failed tungstenite handshake means to the core. An HTTP answer
-/// hands the core its status and raw `Retry-After` and `Date` headers,
-/// which it parses (`now` is the wall clock, for a `Retry-After` date
-/// without a `Date`). [`Upgrade::filled`](super::upgrade::Upgrade::filled)
-/// tells a refusal the same way.
-pub fn upgrade_failure(error: tungstenite::Error, now: SystemTime) -> ConnectFailure {
-    match error {
-        tungstenite::Error::Http(response) => {
-            let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
-            ConnectFailure::http(
-                response.status().as_u16(),
-                header("retry-after"),
-                header("date"),
-                now,
-            )
-        }
-        other => failed(other),
-    }
 }
 
 /// Whether a read error means the server sent a bad message (the socket

@@ -153,7 +153,7 @@ pub use error::{JoinError, LeaveError, PingError, PushError, SocketGone};
 pub use events::ChannelEvent;
 pub use feed::{Fed, feed};
 pub use handler_socket::{HandlerHandle, HandlerSocket};
-pub use handshake::{ConnectTarget, upgrade_failure, upgrade_request, websocket_config};
+pub use handshake::{ConnectTarget, websocket_config};
 pub use launch::{Launch, SocketTask};
 pub use message::{
     Command, Flow, Inbox, InboxReceiver, InboxSender, MAX_BATCH, Received, Stop, deliver_received,

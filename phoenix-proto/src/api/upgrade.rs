@@ -189,8 +189,8 @@ impl Upgrade {
     /// The connection ended before the response head did, the head is
     /// longer than [`MAX_RESPONSE_HEAD`] or is not HTTP, or the server
     /// refused the upgrade (an HTTP answer gives the core its status and
-    /// its `Retry-After` and `Date` headers, as
-    /// [`upgrade_failure`](super::upgrade_failure) does).
+    /// its `Retry-After` and `Date` headers, as tungstenite's handshake
+    /// failure did).
     pub fn filled(&mut self, n: usize, now: SystemTime) -> Result<Progress, ConnectFailure> {
         if n == 0 {
             return Err(failed(tungstenite::Error::Protocol(
@@ -348,6 +348,24 @@ mod tests {
 
     use super::*;
     use crate::client::Secret;
+
+    /// What a refusal reported by tungstenite's client handshake (the
+    /// drivers' upgrade before this module) meant to the core.
+    fn tungstenite_refusal(error: tungstenite::Error, now: SystemTime) -> ConnectFailure {
+        match error {
+            tungstenite::Error::Http(response) => {
+                let header =
+                    |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
+                ConnectFailure::http(
+                    response.status().as_u16(),
+                    header("retry-after"),
+                    header("date"),
+                    now,
+                )
+            }
+            other => failed(other),
+        }
+    }
 
     const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
     const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
@@ -678,7 +696,7 @@ mod tests {
         let when = "Tue, 14 Nov 2023 22:14:20 GMT";
         http.headers_mut()
             .insert("retry-after", HeaderValue::from_static(when));
-        let before = super::super::upgrade_failure(tungstenite::Error::Http(Box::new(http)), now());
+        let before = tungstenite_refusal(tungstenite::Error::Http(Box::new(http)), now());
         let response = format!("HTTP/1.1 429 Too Many Requests\r\nRetry-After: {when}\r\n\r\n");
         let after = answer(&connect("ws://h/s"), response.as_bytes()).unwrap_err();
         assert_eq!(after, before);
