@@ -108,10 +108,9 @@ pub(crate) fn open<R: Runtime>(
         .ok_or_else(|| ConnectFailure::new("timed out during the WebSocket upgrade"))??;
         let config = Some(websocket_config(&options));
         let io = ElasticIo::new(io, options.read_buffer_size);
-        // With nothing left over this is `from_raw_socket`: the same
-        // buffers.
-        // Boxed: it finishes in one poll, and inline it made every
-        // connecting socket's future 400 bytes larger.
+        // With nothing left over this is `from_raw_socket`. Boxed: it
+        // finishes in one poll, and inline it made every connecting
+        // socket's future 400 bytes larger.
         let ws = Box::pin(WebSocketStream::from_partially_read(
             io,
             leftover,
