@@ -1,11 +1,13 @@
 //! Feeds arbitrary UTF-8 to every text decoder (v2 arrays and v1 objects,
 //! both directions). Decoding must never panic, and whatever decodes must
-//! re-encode to a frame that decodes to the same value.
+//! re-encode to a frame that decodes to the same value. The JSON check
+//! behind `RawJson` (done by hand, for speed) must give serde_json's verdict
+//! on the same text, and the same value.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use phoenix_proto::codec::{
-    Message, Reply, ServerFrame, WireMessage, decode_client_text, decode_client_v1,
+    Message, RawJson, Reply, ServerFrame, WireMessage, decode_client_text, decode_client_v1,
     decode_server_text, decode_server_v1, encode_client_v1, encode_message_text,
     encode_server_frame, encode_server_v1,
 };
@@ -23,6 +25,14 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
+
+    let ours = RawJson::parse(text).ok();
+    let serde = serde_json::from_str::<&serde_json::value::RawValue>(text).ok();
+    assert_eq!(
+        ours.as_ref().map(RawJson::get),
+        serde.map(serde_json::value::RawValue::get),
+        "RawJson and serde_json disagree on {text:?}"
+    );
 
     if let Ok(frame) = decode_server_text(text) {
         check_payloads(&frame);

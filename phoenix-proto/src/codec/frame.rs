@@ -1,12 +1,11 @@
 //! The typed values the codec turns wire messages into and back.
 
 use std::borrow::Cow;
-use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
 use super::error::{DecodeError, EncodeError};
+use super::raw_json::RawJson;
 
 /// The event name of replies.
 pub const PHX_REPLY: &str = "phx_reply";
@@ -26,36 +25,22 @@ pub const HEARTBEAT: &str = "heartbeat";
 /// The payload of a message: raw JSON text, or bytes.
 ///
 /// Decoding never builds a JSON tree: a JSON payload is kept as the exact
-/// text the server sent (borrowed from the input where possible), and turned
-/// into your own type only when you call [`Payload::deserialize`].
-#[derive(Debug, Clone)]
+/// text the server sent (borrowed from the input where possible), checked
+/// to be one JSON value, and turned into your own type only when you call
+/// [`Payload::deserialize`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Payload<'a> {
     /// A JSON value, as raw text.
-    Json(Cow<'a, RawValue>),
+    Json(RawJson<'a>),
     /// Raw bytes (binary frames).
     Binary(Cow<'a, [u8]>),
 }
-
-impl PartialEq for Payload<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (Payload::Json(a), Payload::Json(b)) => a.get() == b.get(),
-            (Payload::Binary(a), Payload::Binary(b)) => a == b,
-            _ => false,
-        }
-    }
-}
-
-impl Eq for Payload<'_> {}
 
 impl Payload<'static> {
     /// The empty JSON object `{}`, the payload of joins without parameters,
     /// heartbeats and leaves.
     pub fn empty() -> Self {
-        // One `{}` for the whole process: making it anew (a validation and
-        // an allocation) showed up in profiles of sending pushes.
-        static EMPTY: OnceLock<Box<RawValue>> = OnceLock::new();
-        Payload::Json(Cow::Borrowed(EMPTY.get_or_init(empty_object)))
+        Payload::Json(RawJson::trusted(Cow::Borrowed("{}")))
     }
 
     /// Serializes `value` to JSON.
@@ -64,20 +49,24 @@ impl Payload<'static> {
     /// [`EncodeError::Json`] when serde_json cannot serialize the value
     /// (for example a map with non-string keys).
     pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<Self, EncodeError> {
-        serde_json::value::to_raw_value(value)
-            .map(|raw| Payload::Json(Cow::Owned(raw)))
+        // serde_json writes one JSON value with no whitespace around it.
+        // The text is kept as serde_json's `String` (`RawValue` shrank it
+        // into a box: a `realloc` per push, BENCHMARKS.md item 22).
+        serde_json::to_string(value)
+            .map(|text| Payload::Json(RawJson::trusted(Cow::Owned(text))))
             .map_err(|e| EncodeError::Json {
                 message: e.to_string(),
             })
     }
 
-    /// Takes JSON text as it is, after checking that it is valid JSON.
+    /// Takes JSON text as it is, after checking that it is valid JSON
+    /// (whitespace around the value is dropped).
     ///
     /// # Errors
     /// [`EncodeError::Json`] when the text is not one valid JSON value.
     pub fn raw_json(text: impl Into<String>) -> Result<Self, EncodeError> {
-        RawValue::from_string(text.into())
-            .map(|raw| Payload::Json(Cow::Owned(raw)))
+        RawJson::from_string(text.into())
+            .map(Payload::Json)
             .map_err(|e| EncodeError::Json {
                 message: e.to_string(),
             })
@@ -127,19 +116,21 @@ impl<'a> Payload<'a> {
         }
     }
 
+    /// The same payload borrowing from this one (no copy).
+    pub fn borrowed(&self) -> Payload<'_> {
+        match self {
+            Payload::Json(raw) => Payload::Json(RawJson::trusted(Cow::Borrowed(raw.get()))),
+            Payload::Binary(bytes) => Payload::Binary(Cow::Borrowed(bytes)),
+        }
+    }
+
     /// Copies borrowed data so the payload outlives its input.
     pub fn into_owned(self) -> Payload<'static> {
         match self {
-            Payload::Json(raw) => Payload::Json(Cow::Owned(raw.into_owned())),
+            Payload::Json(raw) => Payload::Json(raw.into_owned()),
             Payload::Binary(bytes) => Payload::Binary(Cow::Owned(bytes.into_owned())),
         }
     }
-}
-
-pub(crate) fn empty_object() -> Box<RawValue> {
-    // "{}" is valid JSON, so this conversion cannot fail; the fallback keeps
-    // the function total anyway.
-    RawValue::from_string("{}".to_owned()).unwrap_or_else(|_| RawValue::NULL.to_owned())
 }
 
 /// A message frame: what the client sends, and the pushes and broadcasts

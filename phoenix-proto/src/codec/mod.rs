@@ -24,6 +24,8 @@ mod binary;
 mod error;
 mod frame;
 mod json;
+mod json_check;
+mod raw_json;
 mod serializer;
 mod text;
 mod v1;
@@ -37,6 +39,7 @@ pub use frame::{
     Payload, Reply, ServerFrame, WireMessage, WireRef,
 };
 pub(crate) use json::hex_digit;
+pub use raw_json::RawJson;
 pub use serializer::{Serializer, V1Serializer, V2Serializer};
 pub use text::{decode_client_text, decode_server_text, encode_message_text, encode_reply_text};
 pub use v1::{decode_client_v1, decode_server_v1, encode_client_v1, encode_server_v1};

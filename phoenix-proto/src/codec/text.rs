@@ -16,6 +16,8 @@ use super::frame::{Message, PHX_REPLY, Payload, Reply, ServerFrame};
 use super::json::{
     CowStr, json_kind, object_members, push_json_opt, push_json_str, ref_field, string_field,
 };
+use super::json_check::value_extent;
+use super::raw_json::RawJson;
 
 /// The members of a reply payload (`{"status": .., "response": ..}`), read
 /// in the same pass as the array around it.
@@ -27,6 +29,9 @@ enum ReplyMembers<'a> {
         status: Option<&'a RawValue>,
         response: Option<&'a RawValue>,
     },
+    /// Both members, read by [`phoenix_reply`]: the status is a plain
+    /// string (no escapes), already without its quotes.
+    Plain { status: &'a str, response: &'a str },
 }
 
 /// Reads one JSON value as [`ReplyMembers`]; any value is accepted, so that
@@ -86,7 +91,8 @@ impl<'de> Visitor<'de> for ReplySeed {
 /// Element 4 of a frame: the raw payload, or, for a server `phx_reply`, the
 /// reply's members (so the payload is scanned once, not twice).
 enum RawPayload<'a> {
-    Raw(&'a RawValue),
+    /// A JSON value's text, checked.
+    Raw(&'a str),
     Reply(ReplyMembers<'a>),
 }
 
@@ -155,7 +161,8 @@ impl<'de> Visitor<'de> for ElementsSeed<'de> {
         let payload = if is_reply {
             seq.next_element_seed(ReplySeed)?.map(RawPayload::Reply)
         } else {
-            seq.next_element::<&'de RawValue>()?.map(RawPayload::Raw)
+            seq.next_element::<&'de RawValue>()?
+                .map(|raw| RawPayload::Raw(raw.get()))
         };
         if payload.is_some() {
             count += 1;
@@ -305,27 +312,21 @@ fn fast_split(text: &str, replies: bool) -> Option<Fields<'_>> {
     // JSON value, the general path would read the same value and then the
     // end of the array. Anything else (extra elements, a syntax error)
     // makes `from_str` fail and takes the general path.
-    let close = text
-        .trim_end_matches([' ', '\n', '\r', '\t'])
-        .len()
-        .checked_sub(1)?;
+    let mut close = bytes.len().checked_sub(1)?;
+    while matches!(bytes.get(close), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+        close = close.checked_sub(1)?;
+    }
     if bytes.get(close) != Some(&b']') {
         return None;
     }
     let region = text.get(at..close)?;
-    let payload = if replies
-        && event == PHX_REPLY
-        && region
-            .trim_start_matches([' ', '\n', '\r', '\t'])
-            .starts_with('{')
-    {
-        let members = fast_reply(region);
-        RawPayload::Reply(match members {
+    let payload = if replies && event == PHX_REPLY && bytes.get(skip_ws(bytes, at)) == Some(&b'{') {
+        RawPayload::Reply(match phoenix_reply(region).or_else(|| fast_reply(region)) {
             Some(members) => members,
             None => serde_json::from_str::<ReplyMembers<'_>>(region).ok()?,
         })
     } else {
-        RawPayload::Raw(serde_json::from_str::<&RawValue>(region).ok()?)
+        RawPayload::Raw(region.get(value_extent(region)?)?)
     };
     Some(Fields {
         join_ref: join_ref.into_ref(),
@@ -334,6 +335,31 @@ fn fast_split(text: &str, replies: bool) -> Option<Fields<'_>> {
         event: Cow::Borrowed(event),
         payload,
     })
+}
+
+/// The fastest path for a reply's payload, in the form Phoenix writes it:
+/// `{"response":R,"status":"S"}`, no spaces, `S` a plain string (no
+/// escapes, no control characters). `S` is found from the end (it holds no
+/// quote, so the last quote but one opens it) and only `R` goes through
+/// serde_json, as raw JSON: if `R` is exactly one JSON value, the object is
+/// valid and these are its only members, so the general path would give
+/// the same. Anything else (another order, spaces, duplicates, an `R` that
+/// runs past its value) is `None` and left to [`fast_reply`]. Reading the
+/// keys and the status by hand instead of through serde's stream
+/// deserializer saved about 600 instructions per reply (callgrind,
+/// BENCHMARKS.md item 20).
+fn phoenix_reply(region: &str) -> Option<ReplyMembers<'_>> {
+    const RESPONSE: &str = "{\"response\":";
+    const STATUS: &str = ",\"status\":\"";
+    let body = region.strip_prefix(RESPONSE)?.strip_suffix("\"}")?;
+    let open = body.rfind('"')?;
+    let status = body.get(open + 1..)?;
+    if status.bytes().any(|b| b == b'\\' || b < 0x20) {
+        return None;
+    }
+    let response = body.get(..open + 1)?.strip_suffix(STATUS)?;
+    let response = response.get(value_extent(response)?)?;
+    Some(ReplyMembers::Plain { status, response })
 }
 
 /// The fast path for a reply's payload: an object whose keys are plain
@@ -398,11 +424,20 @@ fn split_fields(text: &str, replies: bool) -> Result<Fields<'_>, DecodeError> {
 fn reply_from_members(
     members: ReplyMembers<'_>,
 ) -> Result<(Cow<'_, str>, Payload<'_>), DecodeError> {
-    let ReplyMembers::Members { status, response } = members else {
-        return Err(DecodeError::InvalidField {
-            field: Field::Payload,
-            expected: "an object with `status` and `response` (a reply)",
-        });
+    let (status, response) = match members {
+        ReplyMembers::Plain { status, response } => {
+            return Ok((
+                Cow::Borrowed(status),
+                Payload::Json(RawJson::trusted(Cow::Borrowed(response))),
+            ));
+        }
+        ReplyMembers::Members { status, response } => (status, response),
+        ReplyMembers::NotAnObject => {
+            return Err(DecodeError::InvalidField {
+                field: Field::Payload,
+                expected: "an object with `status` and `response` (a reply)",
+            });
+        }
     };
     let status = status.ok_or(DecodeError::MissingField {
         field: Field::Status,
@@ -411,19 +446,18 @@ fn reply_from_members(
     let response = response.ok_or(DecodeError::MissingField {
         field: Field::Response,
     })?;
-    Ok((status, Payload::Json(Cow::Borrowed(response))))
+    Ok((status, Payload::Json(RawJson::from(response))))
 }
 
 /// Splits a reply payload into its status and raw response.
-pub(crate) fn decode_reply_body(
-    payload: &RawValue,
-) -> Result<(Cow<'_, str>, Payload<'_>), DecodeError> {
-    if json_kind(payload.get()) != "an object" {
+/// `payload` is a JSON value's text, already checked.
+pub(crate) fn decode_reply_body(payload: &str) -> Result<(Cow<'_, str>, Payload<'_>), DecodeError> {
+    if json_kind(payload) != "an object" {
         return reply_from_members(ReplyMembers::NotAnObject);
     }
     // The payload is `{"status": .., "response": ..}` in any key order.
-    let [status, response] = object_members(payload.get(), ["status", "response"])
-        .map_err(|e| DecodeError::from_json(&e))?;
+    let [status, response] =
+        object_members(payload, ["status", "response"]).map_err(|e| DecodeError::from_json(&e))?;
     reply_from_members(ReplyMembers::Members { status, response })
 }
 
@@ -442,7 +476,7 @@ pub fn decode_server_text(text: &str) -> Result<ServerFrame<'_>, DecodeError> {
                 msg_ref: fields.msg_ref,
                 topic: fields.topic,
                 event: fields.event,
-                payload: Payload::Json(Cow::Borrowed(raw)),
+                payload: Payload::Json(RawJson::trusted(Cow::Borrowed(raw))),
             }));
         }
         // A phx_reply payload that is not an object stays raw; this refuses
@@ -474,7 +508,7 @@ pub fn decode_client_text(text: &str) -> Result<Message<'_>, DecodeError> {
         msg_ref: fields.msg_ref,
         topic: fields.topic,
         event: fields.event,
-        payload: Payload::Json(Cow::Borrowed(raw)),
+        payload: Payload::Json(RawJson::trusted(Cow::Borrowed(raw))),
     })
 }
 
@@ -490,31 +524,73 @@ fn json_payload<'p>(payload: &'p Payload<'_>) -> Result<&'p str, EncodeError> {
 /// [`encode_client_binary`](super::encode_client_binary)).
 pub fn encode_message_text(message: &Message<'_>) -> Result<String, EncodeError> {
     let payload = json_payload(&message.payload)?;
+    let join_ref = message.join_ref.as_deref();
+    let msg_ref = message.msg_ref.as_deref();
+    let (topic, event) = (&*message.topic, &*message.event);
     // The exact length when nothing needs escaping (the usual case): a
     // `String` with spare room costs tungstenite an extra allocation when
     // it takes the frame (`Bytes::from` of a `Vec` whose length is not its
     // capacity allocates a shared header). Escapes only grow the string.
     let quoted = |s: Option<&str>| s.map_or(4, |s| s.len() + 2);
     let len = 6
-        + quoted(message.join_ref.as_deref())
-        + quoted(message.msg_ref.as_deref())
-        + quoted(Some(&message.topic))
-        + quoted(Some(&message.event))
+        + quoted(join_ref)
+        + quoted(msg_ref)
+        + quoted(Some(topic))
+        + quoted(Some(event))
         + payload.len();
     let mut out = String::with_capacity(len);
     out.push('[');
-    push_json_opt(&mut out, message.join_ref.as_deref());
-    out.push(',');
-    push_json_opt(&mut out, message.msg_ref.as_deref());
-    out.push(',');
-    push_json_str(&mut out, &message.topic);
-    out.push(',');
-    push_json_str(&mut out, &message.event);
-    out.push(',');
+    if join_ref.is_none_or(is_plain)
+        && msg_ref.is_none_or(is_plain)
+        && is_plain(topic)
+        && is_plain(event)
+    {
+        // One check of all four fields, then plain copies: checking and
+        // copying field by field was about 270 instructions per push
+        // (callgrind, BENCHMARKS.md item 21).
+        push_plain_opt(&mut out, join_ref);
+        out.push(',');
+        push_plain_opt(&mut out, msg_ref);
+        out.push_str(",\"");
+        out.push_str(topic);
+        out.push_str("\",\"");
+        out.push_str(event);
+        out.push_str("\",");
+    } else {
+        push_json_opt(&mut out, join_ref);
+        out.push(',');
+        push_json_opt(&mut out, msg_ref);
+        out.push(',');
+        push_json_str(&mut out, topic);
+        out.push(',');
+        push_json_str(&mut out, event);
+        out.push(',');
+    }
     out.push_str(payload);
     out.push(']');
     debug_assert!(out.len() >= len, "escapes only add");
     Ok(out)
+}
+
+/// Whether `s` goes into a JSON string as it is (no quote, backslash or
+/// control character). Branch-free, so the compiler can check several
+/// bytes at once.
+fn is_plain(s: &str) -> bool {
+    s.bytes().fold(true, |plain, b| {
+        plain & (b >= 0x20) & (b != b'"') & (b != b'\\')
+    })
+}
+
+/// Appends a string known to be plain (see [`is_plain`]) in quotes, or `null`.
+fn push_plain_opt(out: &mut String, s: Option<&str>) {
+    match s {
+        Some(s) => {
+            out.push('"');
+            out.push_str(s);
+            out.push('"');
+        }
+        None => out.push_str("null"),
+    }
 }
 
 /// Encodes a reply as a v2 text frame, the way Phoenix's serializer prints
@@ -644,12 +720,18 @@ mod tests {
             Err(e) => format!("{e:?}"),
             Ok(f) => {
                 let payload = match f.payload {
-                    RawPayload::Raw(raw) => format!("raw {}", raw.get()),
+                    RawPayload::Raw(raw) => format!("raw {raw}"),
                     RawPayload::Reply(ReplyMembers::NotAnObject) => "not an object".to_owned(),
                     RawPayload::Reply(ReplyMembers::Members { status, response }) => format!(
                         "status {:?} response {:?}",
                         status.map(RawValue::get),
                         response.map(RawValue::get)
+                    ),
+                    // The same text as the visitor's: the status with its quotes.
+                    RawPayload::Reply(ReplyMembers::Plain { status, response }) => format!(
+                        "status {:?} response {:?}",
+                        Some(format!("\"{status}\"").as_str()),
+                        Some(response)
                     ),
                 };
                 format!(
@@ -713,6 +795,7 @@ mod tests {
                     Some((status.map(RawValue::get), response.map(RawValue::get)))
                 }
                 Some(ReplyMembers::NotAnObject) => Some((Some("not an object"), None)),
+                Some(ReplyMembers::Plain { .. }) => panic!("fast_reply never reads plain"),
                 None => None,
             }
         }
@@ -808,5 +891,52 @@ mod tests {
             decode_server_text(&text).unwrap(),
             ServerFrame::Reply(reply)
         );
+    }
+
+    #[test]
+    fn replies_in_phoenix_form_agree_with_the_visitor() {
+        // Taken by the Phoenix-form path: the visitor must read the same.
+        for region in [
+            r#"{"response":{"body":"hello"},"status":"ok"}"#,
+            r#"{"response":{},"status":"error"}"#,
+            r#"{"response":"a \",\"status\":\"no","status":"ok"}"#,
+            r#"{"response":[1,{"status":"x"}],"status":""}"#,
+            r#"{"response": 5 ,"status":"ok"}"#,
+            "{\"response\":null,\"status\":\"caf\u{e9}\"}",
+        ] {
+            let Some(ReplyMembers::Plain { status, response }) = phoenix_reply(region) else {
+                panic!("declined {region}");
+            };
+            let Ok(ReplyMembers::Members {
+                status: Some(v_status),
+                response: Some(v_response),
+            }) = serde_json::from_str::<ReplyMembers<'_>>(region)
+            else {
+                panic!("the visitor refused {region}");
+            };
+            assert_eq!(format!("\"{status}\""), v_status.get(), "{region}");
+            assert_eq!(response, v_response.get(), "{region}");
+        }
+        // Left to the other paths: duplicates, escapes, another order,
+        // spaces around the members, a response that is not one value,
+        // a status that is not a plain string, truncation.
+        for region in [
+            r#"{"response":1,"status":"a","status":"ok"}"#,
+            r#"{"response":1,"response":2,"status":"ok"}"#,
+            r#"{"response":1,"status":"o\u006b"}"#,
+            r#"{"status":"ok","response":1}"#,
+            r#"{ "response":1,"status":"ok"}"#,
+            r#"{"response":1,"status":"ok" }"#,
+            r#"{"response":1 2,"status":"ok"}"#,
+            r#"{"response":,"status":"ok"}"#,
+            r#"{"response":{"a":1,"status":"ok"}"#,
+            r#"{"response":1,"status":ok"}"#,
+            r#"{"response":1,"status":1}"#,
+            "{\"response\":1,\"status\":\"o\u{1}k\"}",
+            r#"{"response":1,"status":"}"#,
+            r#"{"response":"#,
+        ] {
+            assert!(phoenix_reply(region).is_none(), "took {region}");
+        }
     }
 }

@@ -5,8 +5,6 @@
 //! when there is one. Server to client: `{"event","payload","ref","topic"}`,
 //! never a join_ref. Text only.
 
-use std::borrow::Cow;
-
 use serde_json::value::RawValue;
 
 use super::error::{DecodeError, EncodeError, Field};
@@ -14,13 +12,15 @@ use super::frame::{Message, PHX_REPLY, Payload, Reply, ServerFrame};
 use super::json::{
     json_kind, object_members, push_json_opt, push_json_str, ref_field, string_field,
 };
+use super::raw_json::RawJson;
 use super::text::decode_reply_body;
 
 fn required(raw: Option<&RawValue>, field: Field) -> Result<&RawValue, DecodeError> {
     raw.ok_or(DecodeError::MissingField { field })
 }
 
-fn decode_object(text: &str) -> Result<Message<'_>, DecodeError> {
+/// The message, and its payload as serde_json read it.
+fn decode_object(text: &str) -> Result<(Message<'_>, &RawValue), DecodeError> {
     let kind = json_kind(text);
     if kind != "an object" {
         return Err(match serde_json::from_str::<serde::de::IgnoredAny>(text) {
@@ -36,13 +36,15 @@ fn decode_object(text: &str) -> Result<Message<'_>, DecodeError> {
         Some(raw) => ref_field(raw, Field::JoinRef)?,
         None => None,
     };
-    Ok(Message {
+    let payload = required(payload, Field::Payload)?;
+    let message = Message {
         join_ref,
         msg_ref: ref_field(required(msg_ref, Field::Ref)?, Field::Ref)?,
         topic: string_field(required(topic, Field::Topic)?, Field::Topic)?,
         event: string_field(required(event, Field::Event)?, Field::Event)?,
-        payload: Payload::Json(Cow::Borrowed(required(payload, Field::Payload)?)),
-    })
+        payload: Payload::Json(RawJson::from(payload)),
+    };
+    Ok((message, payload))
 }
 
 /// Decodes a v1 object sent by a server.
@@ -51,14 +53,11 @@ fn decode_object(text: &str) -> Result<Message<'_>, DecodeError> {
 /// Invalid JSON, not an object, a missing or mistyped field, or a reply
 /// without `status`/`response`.
 pub fn decode_server_v1(text: &str) -> Result<ServerFrame<'_>, DecodeError> {
-    let message = decode_object(text)?;
+    let (message, raw) = decode_object(text)?;
     if message.event != PHX_REPLY {
         return Ok(ServerFrame::Message(message));
     }
-    let Payload::Json(Cow::Borrowed(raw)) = message.payload else {
-        return Err(DecodeError::PayloadNotJson);
-    };
-    let (status, response) = decode_reply_body(raw)?;
+    let (status, response) = decode_reply_body(raw.get())?;
     Ok(ServerFrame::Reply(Reply {
         join_ref: message.join_ref,
         msg_ref: message.msg_ref,
@@ -73,7 +72,7 @@ pub fn decode_server_v1(text: &str) -> Result<ServerFrame<'_>, DecodeError> {
 /// # Errors
 /// As [`decode_server_v1`].
 pub fn decode_client_v1(text: &str) -> Result<Message<'_>, DecodeError> {
-    decode_object(text)
+    decode_object(text).map(|(message, _)| message)
 }
 
 /// Encodes a client message as a v1 object.

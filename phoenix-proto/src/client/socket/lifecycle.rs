@@ -412,10 +412,7 @@ fn encode(
         msg_ref: Some(Cow::Borrowed(msg_digits.as_str())),
         topic: Cow::Borrowed(topic),
         event: Cow::Borrowed(event),
-        payload: match payload {
-            Payload::Json(raw) => Payload::Json(Cow::Borrowed(raw)),
-            Payload::Binary(bytes) => Payload::Binary(Cow::Borrowed(bytes)),
-        },
+        payload: payload.borrowed(),
     };
     config.serializer.encode(&message)
 }
