@@ -1,6 +1,7 @@
 //! The typed values the codec turns wire messages into and back.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 use serde::{Deserialize, Serialize};
 
@@ -50,9 +51,7 @@ impl Payload<'static> {
     /// (for example a map with non-string keys).
     pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<Self, EncodeError> {
         // serde_json writes one JSON value with no whitespace around it.
-        // The text is kept as serde_json's `String` (`RawValue` shrank it
-        // into a box: a `realloc` per push, BENCHMARKS.md item 22).
-        serde_json::to_string(value)
+        write_json(value)
             .map(|text| Payload::Json(RawJson::trusted(Cow::Owned(text))))
             .map_err(|e| EncodeError::Json {
                 message: e.to_string(),
@@ -131,6 +130,39 @@ impl<'a> Payload<'a> {
             Payload::Binary(bytes) => Payload::Binary(Cow::Owned(bytes.into_owned())),
         }
     }
+}
+
+thread_local! {
+    /// Where [`Payload::json`] serializes before it copies the text into a
+    /// `String` of exactly its length. Serializing into a fresh `String`
+    /// starts at 128 bytes: shrinking that was a `realloc` per push, and
+    /// keeping the spare room made glibc's allocator take its slow path
+    /// (a callgrind run of the pipelined callback benchmark spent about 600
+    /// more instructions per push in `_int_malloc` and `malloc_consolidate`;
+    /// BENCHMARKS.md item 22).
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The most a thread's scratch buffer keeps between calls.
+const SCRATCH_KEPT: usize = 64 * 1024;
+
+/// `value` as JSON text, in a `String` with no spare room.
+fn write_json<T: Serialize + ?Sized>(value: &T) -> Result<String, serde_json::Error> {
+    SCRATCH.with(|scratch| {
+        // Busy when a `Serialize` impl itself calls `Payload::json`.
+        let Ok(mut buf) = scratch.try_borrow_mut() else {
+            return serde_json::to_string(value).map(|text| text.into_boxed_str().into_string());
+        };
+        buf.clear();
+        let written = serde_json::to_writer(&mut *buf, value).map(|()| {
+            // serde_json writes UTF-8; the check is the price of no `unsafe`.
+            String::from_utf8_lossy(&buf).into_owned()
+        });
+        if buf.capacity() > SCRATCH_KEPT {
+            *buf = Vec::new();
+        }
+        written
+    })
 }
 
 /// A message frame: what the client sends, and the pushes and broadcasts
@@ -291,4 +323,59 @@ pub enum WireRef<'a> {
     Text(&'a str),
     /// A binary message.
     Binary(&'a [u8]),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Serializes by calling `Payload::json` itself, as a `Serialize` impl
+    /// of a user's type might.
+    struct Nested;
+
+    impl Serialize for Nested {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let inner = Payload::json(&[1, 2]).map_err(serde::ser::Error::custom)?;
+            s.serialize_str(inner.as_json().unwrap_or_default())
+        }
+    }
+
+    #[test]
+    fn json_payloads_are_serde_json_text() {
+        let value = serde_json::json!({"a": [1, "two", null], "b": {"c": 1.5}});
+        let payload = Payload::json(&value).unwrap();
+        assert_eq!(
+            payload.as_json().unwrap(),
+            serde_json::to_string(&value).unwrap()
+        );
+        // A serializer that calls Payload::json inside gets its own buffer.
+        let nested = Payload::json(&Nested).unwrap();
+        assert_eq!(nested.as_json().unwrap(), r#""[1,2]""#);
+        // A large value, then a small one: the scratch buffer is not kept
+        // at the large size, and nothing of the large value leaks into the next.
+        let big = "x".repeat(100_000);
+        assert_eq!(
+            Payload::json(&big).unwrap().as_json().unwrap().len(),
+            100_002
+        );
+        assert_eq!(Payload::json(&7).unwrap().as_json().unwrap(), "7");
+        assert!(SCRATCH.with(|s| s.borrow().capacity()) <= SCRATCH_KEPT);
+        // Failures are errors, not panics.
+        let bad: std::collections::HashMap<(u8, u8), u8> = [((1, 2), 3)].into();
+        assert!(matches!(Payload::json(&bad), Err(EncodeError::Json { .. })));
+        assert_eq!(Payload::json(&1).unwrap().as_json().unwrap(), "1");
+    }
+
+    #[test]
+    fn raw_json_is_checked_and_trimmed() {
+        assert_eq!(Payload::raw_json(" [1] ").unwrap().as_json(), Some("[1]"));
+        assert!(matches!(
+            Payload::raw_json("[1"),
+            Err(EncodeError::Json { .. })
+        ));
+        assert_eq!(Payload::empty().as_json(), Some("{}"));
+        let payload = Payload::raw_json("{\"k\":1}").unwrap();
+        assert_eq!(payload.borrowed(), payload);
+        assert_eq!(payload.clone().into_owned(), payload);
+    }
 }
