@@ -5,11 +5,19 @@
 //! current block of 31 slots allocated for as long as the channel lives,
 //! even when nothing is queued: about 4 KiB per idle socket with the async
 //! API's commands, plus 768 bytes of cache-padded counters. This queue is a
-//! `VecDeque` behind a mutex that gives its slots back whenever the reader
+//! `VecDeque` behind a mutex that gives its slots back when the reader
 //! finds it empty and goes to wait, so an idle socket pays for none of them;
 //! a busy one keeps its slots between batches. Uncontended, a lock costs
 //! about what a lock-free push costs; the reader takes a whole batch at a
 //! time.
+//!
+//! When the slots go back: a few (up to [`KEPT_SLOTS`]) at the first wait,
+//! more only after [`QUIET_WAITS`] waits in a row with nothing taken in
+//! between. Giving a pipelining socket's thousand slots back at every wait
+//! made it grow them again (ten reallocations) for every batch, and the
+//! free of the large block sent glibc into `malloc_consolidate`: about 4%
+//! of the async API's instructions per push (callgrind, BENCHMARKS.md
+//! item 23).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -19,8 +27,18 @@ use std::task::{Context as TaskContext, Poll};
 
 use futures_util::task::AtomicWaker;
 
+/// Slots an empty queue gives back at the reader's first wait.
+const KEPT_SLOTS: usize = 16;
+/// Waits in a row with nothing taken after which an empty queue gives back
+/// any number of slots.
+const QUIET_WAITS: u8 = 4;
+
 struct State<T> {
     items: VecDeque<T>,
+    /// Items taken since the reader last found the queue empty.
+    taken: usize,
+    /// The reader's waits in a row with nothing taken in between.
+    quiet: u8,
     /// Live senders; the reader learns when the last one is gone.
     senders: usize,
     /// The reader closed the queue: sends fail.
@@ -45,6 +63,8 @@ pub(crate) fn queue<T>() -> (QueueSender<T>, QueueReceiver<T>) {
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             items: VecDeque::new(),
+            taken: 0,
+            quiet: 0,
             senders: 1,
             closed: false,
         }),
@@ -142,15 +162,18 @@ impl<T> QueueReceiver<T> {
     pub(crate) fn try_recv(&self) -> Taken<T> {
         let mut state = self.shared.state();
         match state.items.pop_front() {
-            Some(item) => Taken::Item(item),
+            Some(item) => {
+                state.taken += 1;
+                Taken::Item(item)
+            }
             None if state.senders == 0 => Taken::Ended,
             None => Taken::Empty,
         }
     }
 
     /// The next item, or `Ended`; registers `cx` to be woken otherwise.
-    /// An empty queue gives its slots back here: the reader is about to
-    /// wait, so they would sit unused.
+    /// An empty queue gives its slots back here (see the module's docs for
+    /// when): the reader is about to wait, so they would sit unused.
     pub(crate) fn poll_recv(&self, cx: &mut TaskContext<'_>) -> Poll<Option<T>> {
         match self.try_recv() {
             Taken::Item(item) => return Poll::Ready(Some(item)),
@@ -162,10 +185,20 @@ impl<T> QueueReceiver<T> {
         // woke the previous waker, not this one.
         let mut state = self.shared.state();
         match state.items.pop_front() {
-            Some(item) => Poll::Ready(Some(item)),
+            Some(item) => {
+                state.taken += 1;
+                Poll::Ready(Some(item))
+            }
             None if state.senders == 0 => Poll::Ready(None),
             None => {
-                if state.items.capacity() > 0 {
+                state.quiet = if state.taken > 0 {
+                    0
+                } else {
+                    state.quiet.saturating_add(1)
+                };
+                state.taken = 0;
+                let capacity = state.items.capacity();
+                if capacity > 0 && (capacity <= KEPT_SLOTS || state.quiet >= QUIET_WAITS) {
                     state.items = VecDeque::new();
                 }
                 Poll::Pending
@@ -333,24 +366,50 @@ mod tests {
     }
 
     #[test]
-    fn a_waiting_reader_holds_no_slots_after_a_burst() {
+    fn a_burst_keeps_its_slots_until_the_reader_has_waited_quietly() {
         let (tx, rx) = queue();
-        for i in 0..1000 {
+        let (_, waker) = counting_waker();
+        let mut cx = TaskContext::from_waker(&waker);
+        let capacity = |rx: &QueueReceiver<i32>| rx.shared.state().items.capacity();
+        for burst in 0..3 {
+            for i in 0..1000 {
+                tx.send(i).unwrap();
+            }
+            while let Taken::Item(_) = rx.try_recv() {}
+            // The wait right after a burst, and one more with nothing
+            // between (the reader woken by something else): kept.
+            assert_eq!(rx.poll_recv(&mut cx), Poll::Pending);
+            assert_eq!(rx.poll_recv(&mut cx), Poll::Pending);
+            assert!(capacity(&rx) >= 1000, "burst {burst}: kept between batches");
+        }
+        // Quiet: QUIET_WAITS waits in a row with nothing taken (the second
+        // wait above was the first of them).
+        for _ in 2..QUIET_WAITS {
+            assert_eq!(rx.poll_recv(&mut cx), Poll::Pending);
+        }
+        assert!(capacity(&rx) >= 1000, "one quiet wait short");
+        assert_eq!(rx.poll_recv(&mut cx), Poll::Pending);
+        assert_eq!(capacity(&rx), 0, "given back");
+        tx.send(1).unwrap();
+        assert_eq!(rx.try_recv(), Taken::Item(1));
+    }
+
+    #[test]
+    fn a_few_slots_go_back_at_the_first_wait() {
+        let (tx, rx) = queue();
+        let (_, waker) = counting_waker();
+        let mut cx = TaskContext::from_waker(&waker);
+        for i in 0..KEPT_SLOTS {
             tx.send(i).unwrap();
         }
         while let Taken::Item(_) = rx.try_recv() {}
-        assert!(
-            rx.shared.state().items.capacity() >= 1000,
-            "kept between batches"
-        );
-        let (_, waker) = counting_waker();
+        assert!(rx.shared.state().items.capacity() > 0);
+        assert_eq!(rx.poll_recv(&mut cx), Poll::Pending);
         assert_eq!(
-            rx.poll_recv(&mut TaskContext::from_waker(&waker)),
-            Poll::Pending
+            rx.shared.state().items.capacity(),
+            0,
+            "an idle socket keeps none"
         );
-        assert_eq!(rx.shared.state().items.capacity(), 0);
-        tx.send(1).unwrap();
-        assert_eq!(rx.try_recv(), Taken::Item(1));
     }
 
     #[test]
