@@ -19,7 +19,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
 use phoenix_proto::api::{
-    Fed, Flow, InboxReceiver, MAX_BATCH, Received, SocketTask, Stop, TransportOptions,
+    Batch, Fed, Flow, InboxReceiver, MAX_BATCH, Received, SocketTask, Stop, TransportOptions,
     deliver_received, feed,
 };
 use phoenix_proto::client::handler::{self, Handler, Stopped};
@@ -100,6 +100,8 @@ struct Loop {
     connect_to: Option<ConnectRequest>,
     /// Which input is looked at first, rotating for fairness.
     turn: usize,
+    /// Events handed to the handler as messages are read.
+    batch: Batch,
 }
 
 impl Loop {
@@ -113,6 +115,7 @@ impl Loop {
             conn: None,
             connect_to: None,
             turn: 0,
+            batch: Batch::default(),
         }
     }
 
@@ -154,7 +157,12 @@ impl Loop {
                         }
                     }
                 }
-                Woken::Incoming => self.read(core, budget),
+                Woken::Incoming => {
+                    if let Some(stopped) = self.read(core, handler, budget) {
+                        self.finish(core);
+                        return (stopped, None);
+                    }
+                }
                 Woken::Writable => {
                     if let Some(conn) = self.conn.as_mut() {
                         if let Err(e) = conn.flush(self.transport.write_timeout) {
@@ -292,7 +300,7 @@ impl Loop {
                 self.fail(core, message);
                 continue;
             }
-            if let Some(stopped) = handler::deliver_events(handler, core, Instant::now()) {
+            if let Some(stopped) = self.batch.end(handler, core, Instant::now()) {
                 return Some(stopped);
             }
             // Callbacks may have issued commands: drain again until quiet.
@@ -324,19 +332,26 @@ impl Loop {
         }
     }
 
-    /// Feeds the core what the socket has, up to `budget` messages.
-    fn read(&mut self, core: &mut Socket, budget: usize) {
+    /// Feeds the core what the socket has, up to `budget` messages, handing
+    /// each one's events to the handler as it goes; `Some` when the
+    /// handler stopped.
+    fn read<H: Handler>(
+        &mut self,
+        core: &mut Socket,
+        handler: &mut H,
+        budget: usize,
+    ) -> Option<Stopped> {
         // One clock read for what is already buffered.
         let now = Instant::now();
         for _ in 0..budget {
             // A bad message ends the connection in the core: read no more of it.
-            let Some(conn) = self.conn.as_mut().filter(|_| core.is_connected()) else {
-                return;
-            };
-            let Some(item) = conn.read() else {
-                return;
-            };
-            match feed(core, now, Some(item)) {
+            let conn = self.conn.as_mut().filter(|_| core.is_connected())?;
+            let item = conn.read()?;
+            let fed = feed(core, now, Some(item));
+            if let Err(stopped) = self.batch.deliver(handler, core, now) {
+                return Some(stopped);
+            }
+            match fed {
                 Fed::Handled => {}
                 Fed::PeerClosed => {
                     // RFC 6455 5.5.1: answer the close (tungstenite queued
@@ -344,14 +359,15 @@ impl Loop {
                     if let Some(mut conn) = self.conn.take() {
                         let _ = conn.flush(self.transport.write_timeout);
                     }
-                    return;
+                    return None;
                 }
                 Fed::Gone => {
                     self.conn = None;
-                    return;
+                    return None;
                 }
             }
         }
+        None
     }
 
     /// The connection failed while writing.

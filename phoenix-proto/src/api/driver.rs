@@ -24,7 +24,7 @@ use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 
 use super::connect::{self, WsStream};
-use super::feed::{Fed, feed};
+use super::feed::{Batch, Fed, feed};
 use super::launch::{Launch, SocketTask};
 use super::message::{Flow, InboxReceiver, MAX_BATCH, Received, Stop, deliver_received};
 use super::options::TransportOptions;
@@ -72,6 +72,7 @@ pub fn run<R: Runtime, H: Handler>(runtime: R, task: SocketTask<H>) -> impl Futu
         connecting: None,
         timer: None,
         turn: 0,
+        batch: Batch::default(),
     };
     async move {
         let (reason, done) = driver.run(&mut core, &mut handler, &flow, &mut inbox).await;
@@ -93,6 +94,8 @@ struct Driver<R: Runtime> {
     timer: Option<Pin<Box<dyn Timer>>>,
     /// Which input is polled first, rotating for fairness.
     turn: usize,
+    /// Events handed to the handler as messages are read.
+    batch: Batch,
 }
 
 /// What woke the driver.
@@ -159,8 +162,17 @@ impl<R: Runtime> Driver<R> {
                     // One clock read for what is already buffered.
                     let now = self.runtime.now();
                     let mut outcome = feed(core, now, item);
-                    // Take what else is already buffered, up to the budget.
-                    while let (Fed::Handled, true) = (outcome, handled < budget) {
+                    // Take what else is already buffered, up to the budget,
+                    // handing each message's events over as it is fed (the
+                    // batch ends once, in `drain`).
+                    loop {
+                        if let Err(stopped) = self.batch.deliver(handler, core, now) {
+                            self.finish_boxed(core).await;
+                            return (stopped, None);
+                        }
+                        if outcome != Fed::Handled || handled >= budget {
+                            break;
+                        }
                         if self.conn.is_none() || !core.is_connected() {
                             break;
                         }
@@ -315,7 +327,7 @@ impl<R: Runtime> Driver<R> {
                 core.handle_transport_error(self.runtime.now(), &message);
                 continue;
             }
-            if let Some(stopped) = handler::deliver_events(handler, core, self.runtime.now()) {
+            if let Some(stopped) = self.batch.end(handler, core, self.runtime.now()) {
                 return Some(stopped);
             }
             // Callbacks may have issued commands: drain again until quiet.

@@ -9,6 +9,7 @@ use tungstenite::Message;
 
 use super::handshake::{bad_message, ended};
 use crate::client::Socket;
+use crate::client::handler::{self, Handler, Stopped};
 use crate::codec::WireRef;
 
 /// What one read meant for the connection.
@@ -70,4 +71,56 @@ pub fn feed(
         },
     }
     Fed::Handled
+}
+
+/// Hands events to the handler as messages are read, and ends each batch
+/// once. A loop calls [`deliver`](Self::deliver) after feeding each read
+/// and [`end`](Self::end) when its turn is done: each message's events are
+/// handled while the message is still in the cache, and the allocations of
+/// a thousand messages' events no longer pile up before the first is freed
+/// (with them piled up, glibc's allocator left its per-thread cache for its
+/// slow path: 7% of the samples of the receive benchmark, BENCHMARKS.md
+/// item 24), while [`Handler::handle_batch_end`] (which wakes readers on
+/// other tasks) still runs once per batch.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Events were delivered since the batch last ended.
+    open: bool,
+}
+
+impl Batch {
+    /// Hands the events the last read produced to the handler.
+    ///
+    /// # Errors
+    /// The handler stopped the socket (later events stay queued).
+    pub fn deliver<H: Handler>(
+        &mut self,
+        handler: &mut H,
+        core: &mut Socket,
+        now: Instant,
+    ) -> Result<(), Stopped> {
+        self.open |= handler::deliver_pending(handler, core, now)?;
+        Ok(())
+    }
+
+    /// Hands over the remaining events, then ends the batch if any event
+    /// was delivered since it last ended; `Some` when the handler stopped.
+    pub fn end<H: Handler>(
+        &mut self,
+        handler: &mut H,
+        core: &mut Socket,
+        now: Instant,
+    ) -> Option<Stopped> {
+        match handler::deliver_pending(handler, core, now) {
+            Err(stopped) => Some(stopped),
+            Ok(delivered) => {
+                let open = std::mem::take(&mut self.open);
+                if delivered || open {
+                    handler::end_batch(handler, core, now)
+                } else {
+                    None
+                }
+            }
+        }
+    }
 }

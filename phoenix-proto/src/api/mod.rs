@@ -151,7 +151,7 @@ pub use client::Client;
 pub use elastic::{ElasticIo, WS_READ_BUFFER};
 pub use error::{JoinError, LeaveError, PingError, PushError, SocketGone};
 pub use events::ChannelEvent;
-pub use feed::{Fed, feed};
+pub use feed::{Batch, Fed, feed};
 pub use handler_socket::{HandlerHandle, HandlerSocket};
 pub use handshake::{ConnectTarget, websocket_config};
 pub use launch::{Launch, SocketTask};

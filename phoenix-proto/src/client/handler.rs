@@ -529,17 +529,45 @@ pub fn deliver_events<H: Handler + ?Sized>(
     socket: &mut Socket,
     now: Instant,
 ) -> Option<Stopped> {
+    match deliver_pending(handler, socket, now) {
+        Err(stopped) => Some(stopped),
+        Ok(true) => end_batch(handler, socket, now),
+        Ok(false) => None,
+    }
+}
+
+/// [`deliver_events`] without the batch's end: for a loop that hands over
+/// each message's events as soon as it has fed the message (while its
+/// memory is still in the cache, and before the next message's
+/// allocations pile up on it), then ends the batch once with [`end_batch`].
+/// `Ok(true)` when any event was delivered; `Err` at the first
+/// [`Action::Stop`] (later events stay queued).
+///
+/// # Errors
+/// The handler stopped the socket.
+pub fn deliver_pending<H: Handler + ?Sized>(
+    handler: &mut H,
+    socket: &mut Socket,
+    now: Instant,
+) -> Result<bool, Stopped> {
     let mut delivered = false;
     while let Some(event) = socket.poll_event() {
         delivered = true;
         let action = dispatch(handler, &mut Context::new(socket, now), event);
         if let Some(stopped) = apply(socket, now, action) {
-            return Some(stopped);
+            return Err(stopped);
         }
     }
-    if !delivered {
-        return None;
-    }
+    Ok(delivered)
+}
+
+/// Calls [`Handler::handle_batch_end`] and applies its action: after a
+/// batch whose events went through [`deliver_pending`].
+pub fn end_batch<H: Handler + ?Sized>(
+    handler: &mut H,
+    socket: &mut Socket,
+    now: Instant,
+) -> Option<Stopped> {
     let action = handler.handle_batch_end(&mut Context::new(socket, now));
     apply(socket, now, action)
 }

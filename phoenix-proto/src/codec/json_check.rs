@@ -195,7 +195,7 @@ fn specials(word: u64) -> u64 {
 /// The first quote, backslash or control character at or after `at`,
 /// eight bytes at a time (little-endian words: the lowest mark is the
 /// first byte).
-fn next_special(bytes: &[u8], mut at: usize) -> Option<usize> {
+pub(crate) fn next_special(bytes: &[u8], mut at: usize) -> Option<usize> {
     while let Some(chunk) = bytes.get(at..at + 8) {
         let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).ok()?);
         let marks = specials(word);

@@ -16,7 +16,7 @@ use super::frame::{Message, PHX_REPLY, Payload, Reply, ServerFrame};
 use super::json::{
     CowStr, json_kind, object_members, push_json_opt, push_json_str, ref_field, string_field,
 };
-use super::json_check::value_extent;
+use super::json_check::{next_special, value_extent};
 use super::raw_json::RawJson;
 
 /// The members of a reply payload (`{"status": .., "response": ..}`), read
@@ -272,11 +272,9 @@ fn fast_head(text: &str, at: usize) -> Option<(Head<'_>, usize)> {
         b'n' => (bytes.get(at..at + 4)? == b"null").then_some((Head::Null, at + 4)),
         b'"' => {
             let start = at + 1;
-            let len = bytes
-                .get(start..)?
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-            let end = start + len;
+            // Eight bytes at a time: scanning byte by byte was the hottest
+            // loop of decoding (perf annotate of the receive benchmark).
+            let end = next_special(bytes, start)?;
             (bytes.get(end) == Some(&b'"')).then_some((Head::Str(text.get(start..end)?), end + 1))
         }
         _ => None,
