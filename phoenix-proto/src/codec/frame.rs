@@ -137,8 +137,8 @@ thread_local! {
     /// `String` of exactly its length. Serializing into a fresh `String`
     /// starts at 128 bytes: shrinking that was a `realloc` per push, and
     /// keeping the spare room made glibc's allocator take its slow path
-    /// (a callgrind run of the pipelined callback benchmark spent about 600
-    /// more instructions per push in `_int_malloc` and `malloc_consolidate`;
+    /// (a callgrind run of the pipelined callback benchmark spent about 450
+    /// more instructions per push, in `_int_malloc` and `malloc_consolidate`;
     /// BENCHMARKS.md item 22).
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }

@@ -344,7 +344,7 @@ fn fast_split(text: &str, replies: bool) -> Option<Fields<'_>> {
 /// the same. Anything else (another order, spaces, duplicates, an `R` that
 /// runs past its value) is `None` and left to [`fast_reply`]. Reading the
 /// keys and the status by hand instead of through serde's stream
-/// deserializer saved about 600 instructions per reply (callgrind,
+/// deserializer saved about 550 instructions per reply (callgrind,
 /// BENCHMARKS.md item 20).
 fn phoenix_reply(region: &str) -> Option<ReplyMembers<'_>> {
     const RESPONSE: &str = "{\"response\":";
@@ -543,9 +543,9 @@ pub fn encode_message_text(message: &Message<'_>) -> Result<String, EncodeError>
         && is_plain(topic)
         && is_plain(event)
     {
-        // One check of all four fields, then plain copies: checking and
-        // copying field by field was about 270 instructions per push
-        // (callgrind, BENCHMARKS.md item 21).
+        // One check of all four fields, then plain copies (BENCHMARKS.md
+        // item 21); the escaping path below is for the rare frame that
+        // needs it.
         push_plain_opt(&mut out, join_ref);
         out.push(',');
         push_plain_opt(&mut out, msg_ref);
