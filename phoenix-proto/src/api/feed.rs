@@ -124,3 +124,78 @@ impl Batch {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Config;
+    use crate::client::handler::{Action, Context};
+
+    /// Counts events and batch ends; stops at the first event when told to.
+    #[derive(Default)]
+    struct Counter {
+        events: usize,
+        batch_ends: usize,
+        stop: bool,
+    }
+
+    impl Handler for Counter {
+        crate::no_mailbox!();
+        fn handle_connecting(&mut self, _: &mut Context<'_>, _: u32) -> Action {
+            self.events += 1;
+            if self.stop {
+                Action::Stop {
+                    reason: "told to".into(),
+                }
+            } else {
+                Action::Continue
+            }
+        }
+        fn handle_connected(&mut self, _: &mut Context<'_>) -> Action {
+            self.events += 1;
+            Action::Continue
+        }
+        fn handle_batch_end(&mut self, _: &mut Context<'_>) -> Action {
+            self.batch_ends += 1;
+            Action::Continue
+        }
+    }
+
+    #[test]
+    fn a_batch_delivers_as_it_goes_and_ends_once() {
+        let now = Instant::now();
+        let mut core = Socket::new(Config::new("ws://h/socket"));
+        let mut handler = Counter::default();
+        let mut batch = Batch::default();
+        // Nothing delivered: no batch end.
+        assert_eq!(batch.end(&mut handler, &mut core, now), None);
+        assert_eq!(handler.batch_ends, 0);
+        // Two reads' events handed over as they come, then one end.
+        core.connect(now);
+        batch.deliver(&mut handler, &mut core, now).unwrap();
+        assert_eq!((handler.events, handler.batch_ends), (1, 0));
+        core.handle_connected(now);
+        batch.deliver(&mut handler, &mut core, now).unwrap();
+        assert_eq!((handler.events, handler.batch_ends), (2, 0));
+        assert_eq!(batch.end(&mut handler, &mut core, now), None);
+        assert_eq!(handler.batch_ends, 1);
+        // The batch is closed: a quiet turn ends nothing.
+        assert_eq!(batch.end(&mut handler, &mut core, now), None);
+        assert_eq!(handler.batch_ends, 1);
+    }
+
+    #[test]
+    fn a_stop_while_reading_is_returned() {
+        let now = Instant::now();
+        let mut core = Socket::new(Config::new("ws://h/socket"));
+        let mut handler = Counter {
+            stop: true,
+            ..Counter::default()
+        };
+        let mut batch = Batch::default();
+        core.connect(now);
+        let stopped = batch.deliver(&mut handler, &mut core, now).unwrap_err();
+        assert_eq!(stopped.reason, "told to");
+        assert_eq!(handler.batch_ends, 0);
+    }
+}
