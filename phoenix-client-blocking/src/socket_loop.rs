@@ -6,7 +6,9 @@
 //! budget of WebSocket messages, a writable socket, a deadline, a finished
 //! connection attempt) it drains the core: each instruction is carried out
 //! (frames are written, with one flush per turn), then every event goes to
-//! the handler, whose commands are drained in the same turn. Then it
+//! the handler, whose commands are drained in the same turn (the events of
+//! WebSocket messages go to the handler as each message is read, and the
+//! batch ends once: [`Batch`]). Then it
 //! sleeps in [`Poller::wait`] until the socket is ready, the core's next
 //! deadline or a pending write's time limit passes, or the waker fires: the
 //! inbox and the handler's `poll_room` are polled with a [`Waker`] that

@@ -8,8 +8,10 @@
 //! already buffered, a finished connection attempt, or a deadline), then
 //! drains the core: every frame to send is written, with one flush per
 //! turn, and every event goes to the handler (whose commands are drained in
-//! the same turn). Then it waits for the next input, polling its sources in
-//! turn so that none can starve the others.
+//! the same turn). The events of WebSocket messages go to the handler as
+//! each message is fed ([`Batch`]), and the batch ends once, after the
+//! turn's last events. Then it waits for the next input, polling its
+//! sources in turn so that none can starve the others.
 
 use std::future::Future;
 use std::pin::Pin;
