@@ -118,7 +118,7 @@ impl<'a> Payload<'a> {
     /// The same payload borrowing from this one (no copy).
     pub fn borrowed(&self) -> Payload<'_> {
         match self {
-            Payload::Json(raw) => Payload::Json(RawJson::trusted(Cow::Borrowed(raw.get()))),
+            Payload::Json(raw) => Payload::Json(raw.borrowed()),
             Payload::Binary(bytes) => Payload::Binary(Cow::Borrowed(bytes)),
         }
     }

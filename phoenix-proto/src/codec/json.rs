@@ -96,12 +96,21 @@ fn is_integer(text: &str) -> bool {
     !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Whether `s` goes into a JSON string as it is (no quote, backslash or
+/// control character). Branch-free, so the compiler can check several
+/// bytes at once.
+pub(crate) fn is_plain(s: &str) -> bool {
+    s.bytes().fold(true, |plain, b| {
+        plain & (b >= 0x20) & (b != b'"') & (b != b'\\')
+    })
+}
+
 /// Appends `s` as a JSON string literal, escaping exactly what
 /// `JSON.stringify` escapes, so frames match the official client byte for byte.
 pub(crate) fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
     // Topics, events and refs almost never need escaping: one scan, one copy.
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if is_plain(s) {
         out.push_str(s);
         out.push('"');
         return;

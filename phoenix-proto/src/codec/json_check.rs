@@ -28,7 +28,8 @@ pub(crate) fn value_extent(text: &str) -> Option<Range<usize>> {
     (skip_ws(bytes, end) == bytes.len()).then_some(start..end)
 }
 
-fn skip_ws(bytes: &[u8], mut at: usize) -> usize {
+/// The first byte at or after `at` that is not JSON whitespace.
+pub(crate) fn skip_ws(bytes: &[u8], mut at: usize) -> usize {
     while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(at) {
         at += 1;
     }

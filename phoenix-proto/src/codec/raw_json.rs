@@ -66,6 +66,11 @@ impl<'a> RawJson<'a> {
         RawJson(text)
     }
 
+    /// The same value, borrowing this one's text (no copy, no check).
+    pub(crate) fn borrowed(&self) -> RawJson<'_> {
+        RawJson(Cow::Borrowed(&self.0))
+    }
+
     /// The JSON text.
     pub fn get(&self) -> &str {
         &self.0

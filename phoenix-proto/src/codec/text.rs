@@ -14,9 +14,10 @@ use serde_json::value::RawValue;
 use super::error::{DecodeError, EncodeError, Field};
 use super::frame::{Message, PHX_REPLY, Payload, Reply, ServerFrame};
 use super::json::{
-    CowStr, json_kind, object_members, push_json_opt, push_json_str, ref_field, string_field,
+    CowStr, is_plain, json_kind, object_members, push_json_opt, push_json_str, ref_field,
+    string_field,
 };
-use super::json_check::{next_special, value_extent};
+use super::json_check::{next_special, skip_ws, value_extent};
 use super::raw_json::RawJson;
 
 /// The members of a reply payload (`{"status": .., "response": ..}`), read
@@ -257,13 +258,6 @@ impl<'a> Head<'a> {
     }
 }
 
-fn skip_ws(bytes: &[u8], mut at: usize) -> usize {
-    while matches!(bytes.get(at), Some(b' ' | b'\n' | b'\r' | b'\t')) {
-        at += 1;
-    }
-    at
-}
-
 /// `null`, or a string with no escapes and no control characters (which is
 /// then exactly the text between its quotes), starting at `at`.
 fn fast_head(text: &str, at: usize) -> Option<(Head<'_>, usize)> {
@@ -352,7 +346,7 @@ fn phoenix_reply(region: &str) -> Option<ReplyMembers<'_>> {
     let body = region.strip_prefix(RESPONSE)?.strip_suffix("\"}")?;
     let open = body.rfind('"')?;
     let status = body.get(open + 1..)?;
-    if status.bytes().any(|b| b == b'\\' || b < 0x20) {
+    if !is_plain(status) {
         return None;
     }
     let response = body.get(..open + 1)?.strip_suffix(STATUS)?;
@@ -538,57 +532,18 @@ pub fn encode_message_text(message: &Message<'_>) -> Result<String, EncodeError>
         + payload.len();
     let mut out = String::with_capacity(len);
     out.push('[');
-    if join_ref.is_none_or(is_plain)
-        && msg_ref.is_none_or(is_plain)
-        && is_plain(topic)
-        && is_plain(event)
-    {
-        // One check of all four fields, then plain copies (BENCHMARKS.md
-        // item 21); the escaping path below is for the rare frame that
-        // needs it.
-        push_plain_opt(&mut out, join_ref);
-        out.push(',');
-        push_plain_opt(&mut out, msg_ref);
-        out.push_str(",\"");
-        out.push_str(topic);
-        out.push_str("\",\"");
-        out.push_str(event);
-        out.push_str("\",");
-    } else {
-        push_json_opt(&mut out, join_ref);
-        out.push(',');
-        push_json_opt(&mut out, msg_ref);
-        out.push(',');
-        push_json_str(&mut out, topic);
-        out.push(',');
-        push_json_str(&mut out, event);
-        out.push(',');
-    }
+    push_json_opt(&mut out, join_ref);
+    out.push(',');
+    push_json_opt(&mut out, msg_ref);
+    out.push(',');
+    push_json_str(&mut out, topic);
+    out.push(',');
+    push_json_str(&mut out, event);
+    out.push(',');
     out.push_str(payload);
     out.push(']');
     debug_assert!(out.len() >= len, "escapes only add");
     Ok(out)
-}
-
-/// Whether `s` goes into a JSON string as it is (no quote, backslash or
-/// control character). Branch-free, so the compiler can check several
-/// bytes at once.
-fn is_plain(s: &str) -> bool {
-    s.bytes().fold(true, |plain, b| {
-        plain & (b >= 0x20) & (b != b'"') & (b != b'\\')
-    })
-}
-
-/// Appends a string known to be plain (see [`is_plain`]) in quotes, or `null`.
-fn push_plain_opt(out: &mut String, s: Option<&str>) {
-    match s {
-        Some(s) => {
-            out.push('"');
-            out.push_str(s);
-            out.push('"');
-        }
-        None => out.push_str("null"),
-    }
 }
 
 /// Encodes a reply as a v2 text frame, the way Phoenix's serializer prints
