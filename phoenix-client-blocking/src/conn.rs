@@ -1,6 +1,7 @@
-//! An open connection as the loop sees it: a non-blocking WebSocket
-//! registered with the loop's poller, with what is known of its readiness
-//! and the time limit of a write the socket has not taken yet.
+//! An open connection as its socket sees it: a non-blocking WebSocket
+//! registered with a poller under the socket's key, with what is known of
+//! its readiness and the time limit of a write the socket has not taken
+//! yet.
 
 use std::fmt;
 use std::io;
@@ -15,18 +16,17 @@ use polling::{Event, Poller};
 
 use crate::connect::{Ws, limit_io, time_left};
 
-/// The poller key of the connection's socket.
-pub(crate) const SOCKET: usize = 0;
-
 /// How long a stopping socket waits for the server to answer its close
 /// frame before it drops the connection anyway.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
-/// A connection registered with the loop's poller. It leaves the poller
-/// when dropped, before its socket is closed.
+/// A connection registered with a poller. It leaves the poller when
+/// dropped, before its socket is closed.
 pub(crate) struct Conn {
     ws: Ws,
     poller: Arc<Poller>,
+    /// The key the poller reports the socket's readiness under.
+    key: usize,
     /// Bytes may be waiting (in the kernel, in rustls or in tungstenite):
     /// read before sleeping. Cleared when a read would block.
     pub(crate) readable: bool,
@@ -47,19 +47,21 @@ impl fmt::Debug for Conn {
 }
 
 impl Conn {
-    /// Registers a freshly opened (non-blocking) WebSocket with `poller`.
-    pub(crate) fn register(ws: Ws, poller: Arc<Poller>) -> io::Result<Conn> {
+    /// Registers a freshly opened (non-blocking) WebSocket with `poller`,
+    /// under `key`.
+    pub(crate) fn register(ws: Ws, poller: Arc<Poller>, key: usize) -> io::Result<Conn> {
         // SAFETY: polling requires the socket to be deleted from the poller
         // before it is closed. The socket lives inside `ws`, which only this
         // `Conn` owns and never hands out, and `Conn`'s `Drop` deletes the
         // socket before the fields (and so the socket) are dropped.
         #[allow(unsafe_code)]
         unsafe {
-            poller.add(ws.get_ref().get_ref().tcp(), Event::none(SOCKET))?;
+            poller.add(ws.get_ref().get_ref().tcp(), Event::none(key))?;
         }
         Ok(Conn {
             ws,
             poller,
+            key,
             // The upgrade may have read the first frames already.
             readable: true,
             writable: false,
@@ -70,7 +72,7 @@ impl Conn {
     /// Re-arms the socket's (one-shot) interest before the loop sleeps.
     pub(crate) fn arm(&self, read: bool) -> io::Result<()> {
         let write = self.write_deadline.is_some();
-        let interest = Event::new(SOCKET, read, write);
+        let interest = Event::new(self.key, read, write);
         self.poller
             .modify(self.ws.get_ref().get_ref().tcp(), interest)
     }
@@ -138,23 +140,33 @@ impl Conn {
         let _ = self.ws.close(Some(close_frame(code, reason)));
     }
 
-    /// Switches the socket back to blocking mode for a stopping loop, with
-    /// `limit` on each read and write.
+    /// Switches the socket back to blocking mode for a stopping socket,
+    /// with `limit` on each read and write. The poller reports nothing more
+    /// of it (it stays registered until dropped), so the blocking close may
+    /// run on another thread.
     pub(crate) fn into_blocking(self, limit: Duration) -> Option<Conn> {
         let tcp = self.ws.get_ref().get_ref().tcp();
-        let ok = tcp.set_nonblocking(false).is_ok() && limit_io(tcp, limit).is_ok();
+        let ok = self.poller.modify(tcp, Event::none(self.key)).is_ok()
+            && tcp.set_nonblocking(false).is_ok()
+            && limit_io(tcp, limit).is_ok();
         ok.then_some(self)
     }
 
-    /// Writes a message on a blocking connection (see [`into_blocking`](Self::into_blocking)).
-    pub(crate) fn send_blocking(&mut self, message: WireMessage) -> bool {
-        self.ws.write(to_ws(message)).is_ok()
-    }
-
-    /// Sends a close frame on a blocking connection (flushing what is
-    /// queued before it), then waits a little for the server's answer so
-    /// that the server ends the TCP connection, as RFC 6455 prefers.
-    pub(crate) fn close_blocking(mut self, code: u16, reason: String) {
+    /// The end of a stopping socket's connection, on a blocking connection
+    /// (see [`into_blocking`](Self::into_blocking)): writes `frames`, then
+    /// sends the close frame (flushing what is queued before it) and waits
+    /// a little for the server's answer, so that the server ends the TCP
+    /// connection, as RFC 6455 prefers. Without a close, the connection is
+    /// only dropped after the frames.
+    pub(crate) fn say_goodbye(mut self, frames: Vec<WireMessage>, close: Option<(u16, String)>) {
+        for message in frames {
+            if self.ws.write(to_ws(message)).is_err() {
+                return;
+            }
+        }
+        let Some((code, reason)) = close else {
+            return;
+        };
         if self.ws.close(Some(close_frame(code, reason))).is_err() {
             return;
         }

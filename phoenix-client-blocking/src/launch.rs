@@ -1,25 +1,29 @@
-//! Where a socket's loop runs: on a thread of its own ([`Blocking`], the
+//! Where a socket runs: on the shared reactor thread ([`Blocking`], the
 //! [`Launch`] behind `Builder::connect` and `Builder::spawn_handler`,
 //! and [`Runner::spawn`]), or on the calling thread ([`Runner::run`]).
 
 use std::io;
-use std::thread;
 
 use phoenix_proto::api::{Launch, SocketTask};
 use phoenix_proto::client::handler::{Handler, Stopped};
 use tracing::warn;
 
 use crate::Builder;
+use crate::driven;
 use crate::handler_socket::{HandlerHandle, HandlerSocket};
-use crate::socket_loop;
+use crate::hub;
 
-/// The name of every socket thread.
-const THREAD_NAME: &str = "phoenix-socket";
-
-/// Runs each socket's loop on a thread of its own, named `phoenix-socket`:
-/// the [`Launch`] that makes [`Builder::connect`](phoenix_proto::api::Builder::connect)
-/// and [`Builder::spawn_handler`](phoenix_proto::api::Builder::spawn_handler)
-/// work without an async runtime. The thread ends when the socket stops.
+/// Runs sockets on the process's reactor thread, named `phoenix-socket`,
+/// which drives every socket started this way: the [`Launch`] that makes
+/// [`Builder::connect`](phoenix_proto::api::Builder::connect) and
+/// [`Builder::spawn_handler`](phoenix_proto::api::Builder::spawn_handler)
+/// work without an async runtime. The thread starts with the first socket
+/// and ends when the last one stops; the blocking steps of connecting and
+/// closing run on a few helper threads (`phoenix-io`) meanwhile.
+///
+/// All of these sockets' [`Handler`] callbacks run on that one thread, one
+/// at a time: a callback that blocks holds up every socket. A socket that
+/// needs a thread of its own runs [`Runner::run`] on one.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Blocking;
 
@@ -31,26 +35,12 @@ impl Launch for Blocking {
         H::Call: Send + 'static,
         H::Reply: Send + 'static,
     {
-        // Without the thread the task is dropped: every handle sees the
+        // Without a reactor the task is dropped: every handle sees the
         // socket gone.
-        if let Err(e) = start_thread(task) {
-            warn!(error = %e, "could not start a socket thread");
+        if let Err(e) = hub::launch(task) {
+            warn!(error = %e, "could not start the socket reactor");
         }
     }
-}
-
-/// Runs `task` on a new thread named `phoenix-socket`.
-fn start_thread<H>(task: SocketTask<H>) -> io::Result<()>
-where
-    H: Handler + Send + 'static,
-    H::Info: Send + 'static,
-    H::Call: Send + 'static,
-    H::Reply: Send + 'static,
-{
-    thread::Builder::new()
-        .name(THREAD_NAME.into())
-        .spawn(move || socket_loop::run(task))
-        .map(drop)
 }
 
 /// A socket with a [`Handler`], ready to run: on this thread with
@@ -89,18 +79,18 @@ impl<H: Handler> Runner<H> {
     /// TLS and the upgrade).
     pub fn run(self) -> Stopped {
         let Runner { task, socket } = self;
-        let stopped = socket_loop::run(task);
+        let stopped = driven::run_here(task);
         drop(socket);
         stopped
     }
 
-    /// Runs the socket on a new thread named `phoenix-socket`, like
-    /// [`Builder::spawn_handler`](phoenix_proto::api::Builder::spawn_handler)
+    /// Runs the socket on the shared reactor thread (see [`Blocking`]),
+    /// like [`Builder::spawn_handler`](phoenix_proto::api::Builder::spawn_handler)
     /// but with a blocking [`HandlerSocket`]. The socket also stops once the
     /// `HandlerSocket` and every handle are dropped.
     ///
     /// # Errors
-    /// The thread could not be started.
+    /// The reactor could not be started (no poller, or no thread).
     pub fn spawn(self) -> io::Result<HandlerSocket<H>>
     where
         H: Send + 'static,
@@ -109,7 +99,7 @@ impl<H: Handler> Runner<H> {
         H::Reply: Send + 'static,
     {
         let Runner { task, socket } = self;
-        start_thread(task)?;
+        hub::launch(task)?;
         Ok(socket)
     }
 }

@@ -220,9 +220,12 @@ mod block_on;
 mod client;
 mod conn;
 mod connect;
+mod driven;
 mod handler_socket;
+mod hub;
+mod io_pool;
 mod launch;
-mod socket_loop;
+mod reactor;
 
 pub use client::{
     Channel, ChannelEvents, Client, EventStream, Events, PendingPush, PresenceEvents, SocketEvents,
