@@ -1,7 +1,8 @@
 //! The project's main job on plain threads: a narrated session against a
 //! Phoenix server that serves the fixture (tests/transcripts/FIXTURE.md).
-//! No async runtime in the client; each socket is one `phoenix-socket`
-//! thread, and every call below blocks the main thread until its answer.
+//! No async runtime in the client; every socket runs on the one
+//! `phoenix-socket` reactor thread, and every call below blocks the main
+//! thread until its answer.
 //!
 //! ```text
 //! cargo run -p phoenix-client-blocking --example blocking_demo                 # embedded test server
@@ -85,7 +86,7 @@ fn session(endpoint: &str) -> Result<()> {
     if !alice.connected_timeout(Duration::from_secs(5))? {
         return Err("could not connect within 5 s".into());
     }
-    say("   connected (the socket runs on its own `phoenix-socket` thread)");
+    say("   connected (the sockets run on the `phoenix-socket` reactor thread)");
 
     say("2. Joining echo:demo");
     let room = alice.channel("echo:demo", &json!({}));

@@ -1,6 +1,6 @@
 //! The blocking API: [`Client`], [`Channel`] and [`ChannelEvents`], thin
 //! wrappers that wait for the shared async handles on the calling thread.
-//! The socket itself runs on its own thread (see [`Blocking`]).
+//! The socket itself runs on the shared reactor thread (see [`Blocking`]).
 
 use std::future::Future;
 use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
@@ -20,12 +20,11 @@ use crate::{Blocking, Builder};
 /// A Phoenix socket with the blocking API. Cheap to clone; every clone
 /// talks to the same connection. `Send + Sync`.
 ///
-/// The connection runs on a thread of its own (named `phoenix-socket`)
+/// The connection runs on the reactor thread (`phoenix-socket`, see [`Blocking`])
 /// until [`shutdown`](Self::shutdown) or until the last clone, the last
 /// [`Channel`] and the last [`ChannelEvents`] are dropped. Every method
 /// blocks the calling thread for the time its documentation says, never
-/// the socket's thread; none may be called from inside a `Handler`
-/// callback.
+/// the reactor's; none may be called from inside a `Handler` callback.
 #[derive(Debug, Clone)]
 pub struct Client(api::Client<Blocking>);
 

@@ -4,30 +4,37 @@
 //! plain threads: no async runtime anywhere, the same names as
 //! `phoenix-client-tokio`. The protocol lives in the sans-IO crate
 //! [`phoenix_proto`], and so do the handles and the router that every
-//! driver shares ([`phoenix_proto::api`]); this crate adds one synchronous
+//! driver shares ([`phoenix_proto::api`]); this crate adds the synchronous
 //! loop that owns the core, the WebSocket (tungstenite over `std::net`, TLS
-//! by rustls) and the clock, and runs it on a thread of its own or on
-//! yours.
+//! by rustls) and the clock: one reactor thread that drives every socket
+//! over one `polling` poller, or your thread driving one socket.
 //!
 //! ## Which threads exist
 //!
 //! - [`Client::connect`], `Builder::connect` and `Builder::spawn_handler`
-//!   (through [`Blocking`]) and [`Runner::spawn`] start **one thread per
-//!   socket**, named `phoenix-socket`, which ends when the socket stops.
-//! - [`BuilderExt::run`] and [`Runner::run`] start **none**: the loop and
-//!   every callback run on the calling thread until the socket stops.
+//!   (through [`Blocking`]) and [`Runner::spawn`] hand the socket to **the
+//!   process's reactor thread**, named `phoenix-socket`, which drives all
+//!   of them: it starts with the first socket and ends when the last one
+//!   stops. Opening a connection (DNS, TCP, TLS, the upgrade) and the
+//!   polite close at the end block, so they run on up to 8 helper threads
+//!   named `phoenix-io`, which end after 10 s without work; the reactor
+//!   never waits for the network. An idle joined socket costs about 4–5 KiB
+//!   and one file descriptor; 10,000 of them in one process hold their
+//!   heartbeats (BENCHMARKS.md).
+//! - [`BuilderExt::run`] and [`Runner::run`] start **none**: that socket's
+//!   loop, its connects and every callback run on the calling thread until
+//!   it stops.
 //! - The blocking calls ([`Channel::join`], [`Channel::push`],
 //!   [`HandlerHandle::call`], ...) wait on the thread that makes them,
 //!   parked until the socket's thread answers; they start nothing either.
 //!   Never make them from inside a [`Handler`] callback: the loop would
-//!   wait for itself.
+//!   wait for itself (on the reactor, so would every other socket).
 //!
-//! A thread and a poller per socket cost about 30 KiB and three file
-//! descriptors more than a socket on the async drivers (BENCHMARKS.md):
-//! fine for a few sockets, a poor fit for thousands. A program that holds
-//! thousands of sockets belongs on `phoenix-client-tokio` or
-//! `phoenix-client-async-std`, where one thread serves them all (about
-//! 5–8 KiB each).
+//! The callbacks of every socket on the reactor run on its one thread, one
+//! at a time, as on a single-threaded async runtime: keep them short, or
+//! give a socket whose callbacks block a thread of its own with
+//! `std::thread::spawn(move || runner.run())`. A callback that panics ends
+//! its own socket (its handles see it gone); the others go on.
 //!
 //! ## The blocking API
 //!
@@ -174,36 +181,44 @@
 //! println!("stopped: {}", stopped.reason);
 //! ```
 //!
-//! ## What the loop does each turn
+//! ## What a socket does each turn
 //!
-//! It takes one input: up to 64 messages from the handles, up to 64
-//! WebSocket messages (fewer when a channel's event queue is nearly full),
-//! a socket that can take more bytes, or a deadline. Then it drains the
-//! core: every instruction is carried out (frames are written and flushed
-//! once per turn), then every event goes to the handler, whose commands are
-//! drained in the same turn. Then it sleeps in the `polling` crate's
-//! `Poller::wait` until the socket is ready, the core's next deadline (or a
-//! blocked write's time limit) passes, or a handle sends a message: the
-//! inbox is polled with a waker that calls `Poller::notify`, so a command
-//! from any thread wakes the loop at once, even when the next deadline is
-//! a heartbeat thirty seconds away. Inputs are looked at in rotating order
-//! so that none starves the others.
+//! It takes one input: a batch of messages from the handles, up to the
+//! handler's budget of WebSocket messages (fewer when a channel's event
+//! queue is nearly full), a socket that can take more bytes, or a
+//! deadline. Then it drains the core: every instruction is carried out
+//! (frames are written and flushed once per turn), then every event goes
+//! to the handler, whose commands are drained in the same turn. Inputs are
+//! looked at in rotating order so that none starves the others.
+//!
+//! With nothing to do, the socket waits: its connection is registered with
+//! the poller, and its inbox is polled with a waker that wakes the poller
+//! (`Poller::notify`), so a command from any thread wakes it at once, even
+//! when its next deadline is a heartbeat thirty seconds away. The reactor
+//! sleeps in `Poller::wait` until a socket's connection is ready, a waker
+//! fires or the earliest deadline (the core's, or a blocked write's time
+//! limit) passes; sockets with work take turns in rounds.
 //!
 //! The socket is non-blocking while open: a write the kernel cannot take
 //! waits for the socket to become writable, and fails the connection (the
 //! core reconnects) if it still waits after the write timeout
 //! ([`Builder::write_timeout`](phoenix_proto::api::Builder::write_timeout)).
 //!
-//! **Connecting blocks the socket's thread**: DNS, then TCP, TLS and the
+//! **Connecting blocks** a `phoenix-io` thread (or, with
+//! [`Runner::run`], the calling thread): DNS, then TCP, TLS and the
 //! WebSocket upgrade, each limited by the connect timeout
 //! ([`Builder::connect_timeout`](phoenix_proto::api::Builder::connect_timeout),
-//! 10 s by default). Commands sent meanwhile wait in the inbox.
+//! 10 s by default). Meanwhile the socket goes on taking commands, as the
+//! core allows while connecting; an attempt the core gives up (a stop, a
+//! `disconnect`) is dropped when it ends.
 //!
 //! **Stopping** carries out the core's instructions up to its close (frames
 //! accepted before the stop still go out), sends the close frame and waits
-//! at most two seconds for the server's answer. A close the core decides
-//! while running (a heartbeat timeout, `disconnect`) sends the close frame
-//! only if the socket takes it at once, and drops the connection.
+//! at most two seconds for the server's answer, on a `phoenix-io` thread
+//! (or the calling thread of [`Runner::run`]); the socket's waiters learn
+//! that it stopped at once. A close the core decides while running (a
+//! heartbeat timeout, `disconnect`) sends the close frame only if the
+//! socket takes it at once, and drops the connection.
 //!
 //! ## Slow readers
 //!

@@ -362,3 +362,218 @@ impl Reactor {
         self.timers.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicUsize;
+    use std::thread;
+
+    use super::*;
+
+    /// What a fake socket does on each turn.
+    type Script = Box<dyn FnMut(&Waker) -> Turn + Send>;
+
+    /// A socket that follows a script, and tells when it ended or was
+    /// dropped.
+    struct Fake {
+        script: Script,
+        waker: Option<Waker>,
+        ended: Arc<AtomicBool>,
+        dropped: Arc<AtomicBool>,
+    }
+
+    impl Fake {
+        fn boxed(script: impl FnMut(&Waker) -> Turn + Send + 'static) -> (Boxed, Flags) {
+            let flags = Flags::default();
+            let fake = Fake {
+                script: Box::new(script),
+                waker: None,
+                ended: flags.ended.clone(),
+                dropped: flags.dropped.clone(),
+            };
+            (Box::new(fake), flags)
+        }
+    }
+
+    #[derive(Default)]
+    struct Flags {
+        ended: Arc<AtomicBool>,
+        dropped: Arc<AtomicBool>,
+    }
+
+    impl Drop for Fake {
+        fn drop(&mut self) {
+            self.dropped.store(true, Ordering::SeqCst);
+        }
+    }
+
+    impl Drive for Fake {
+        fn attach(&mut self, _key: usize, waker: Waker) {
+            self.waker = Some(waker);
+        }
+
+        fn turn(&mut self) -> Turn {
+            let waker = self.waker.clone().unwrap();
+            (self.script)(&waker)
+        }
+
+        fn ready(&mut self, _readable: bool, _writable: bool) {}
+
+        fn connected(&mut self, _attempt: u64, _opened: Result<Ws, ConnectFailure>) {}
+
+        fn end(self: Box<Self>, (stopped, _): phoenix_proto::api::Stop) -> Stopped {
+            self.ended.store(true, Ordering::SeqCst);
+            stopped
+        }
+    }
+
+    fn stop() -> Turn {
+        Turn::Stopped((
+            Stopped {
+                reason: "done".into(),
+            },
+            None,
+        ))
+    }
+
+    fn run(sockets: Vec<Boxed>) {
+        let wakeups = Arc::new(Wakeups::new().unwrap());
+        for socket in sockets {
+            wakeups.launch(socket);
+        }
+        Reactor::new(wakeups.clone()).run(|| wakeups.no_launches());
+    }
+
+    /// A socket that waits for each of `deadlines` in turn, records when
+    /// each was seen passed, and stops after the last.
+    fn sleeper(deadlines: Vec<Instant>, seen: Arc<Mutex<Vec<(Instant, Instant)>>>) -> Script {
+        let mut left = VecDeque::from(deadlines);
+        Box::new(move |_| {
+            let now = Instant::now();
+            while let Some(&next) = left.front() {
+                if next > now {
+                    return Turn::Idle(Some(next));
+                }
+                seen.lock().unwrap().push((next, now));
+                left.pop_front();
+            }
+            stop()
+        })
+    }
+
+    #[test]
+    fn every_deadline_is_kept_earlier_and_later_ones_alike() {
+        let start = Instant::now();
+        let ms = |n| start + Duration::from_millis(n);
+        // Later than the pending entry, then earlier, then far later.
+        let plans = [
+            vec![ms(30), ms(60), ms(61), ms(150)],
+            vec![ms(50), ms(10), ms(20)],
+            vec![ms(5), ms(100)],
+        ];
+        let mut sockets = Vec::new();
+        let mut records = Vec::new();
+        let mut flags = Vec::new();
+        for plan in &plans {
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let (socket, flag) = Fake::boxed(sleeper(plan.clone(), seen.clone()));
+            sockets.push(socket);
+            records.push(seen);
+            flags.push(flag);
+        }
+        run(sockets);
+        for ((plan, seen), flag) in plans.iter().zip(&records).zip(&flags) {
+            let seen = seen.lock().unwrap();
+            let wanted: Vec<Instant> = seen.iter().map(|(at, _)| *at).collect();
+            assert_eq!(&wanted, plan, "every deadline, in order");
+            for (at, when) in seen.iter() {
+                assert!(when >= at, "a deadline was taken before it passed");
+            }
+            assert!(flag.ended.load(Ordering::SeqCst));
+        }
+    }
+
+    #[test]
+    fn a_busy_socket_does_not_starve_a_woken_one() {
+        let woken_turns = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let busy_turns = Arc::new(AtomicUsize::new(0));
+        // Never idle until the other socket has run again; gives up after
+        // a million turns, which the test then reports.
+        let (busy, busy_flags) = Fake::boxed({
+            let (done, busy_turns) = (done.clone(), busy_turns.clone());
+            move |_| {
+                let turns = busy_turns.fetch_add(1, Ordering::SeqCst);
+                if done.load(Ordering::SeqCst) || turns > 1_000_000 {
+                    stop()
+                } else {
+                    Turn::Again
+                }
+            }
+        });
+        // Hands its waker to another thread, which wakes it; stops the
+        // busy one on the turn that wake gives it.
+        let (waiter, _) = Fake::boxed({
+            let (done, woken_turns) = (done.clone(), woken_turns.clone());
+            move |waker| match woken_turns.fetch_add(1, Ordering::SeqCst) {
+                0 => {
+                    let waker = waker.clone();
+                    thread::spawn(move || {
+                        thread::sleep(Duration::from_millis(20));
+                        waker.wake();
+                    });
+                    Turn::Idle(None)
+                }
+                _ => {
+                    done.store(true, Ordering::SeqCst);
+                    stop()
+                }
+            }
+        });
+        run(vec![busy, waiter]);
+        assert!(busy_flags.ended.load(Ordering::SeqCst));
+        assert!(
+            busy_turns.load(Ordering::SeqCst) <= 1_000_000,
+            "the woken socket never got its turn"
+        );
+        assert_eq!(woken_turns.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_panicking_socket_ends_alone() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let soon = Instant::now() + Duration::from_millis(30);
+        let (other, other_flags) = Fake::boxed(sleeper(vec![soon], seen.clone()));
+        let (panicker, panicker_flags) = Fake::boxed(|_| panic!("a handler's bug"));
+        run(vec![panicker, other]);
+        assert!(panicker_flags.dropped.load(Ordering::SeqCst));
+        assert!(!panicker_flags.ended.load(Ordering::SeqCst));
+        assert!(other_flags.ended.load(Ordering::SeqCst));
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_wake_during_a_turn_gives_another_turn() {
+        let turns = Arc::new(AtomicUsize::new(0));
+        let (socket, flags) = Fake::boxed({
+            let turns = turns.clone();
+            move |waker| {
+                // Wakes itself on its first two turns, then stops.
+                match turns.fetch_add(1, Ordering::SeqCst) {
+                    0 | 1 => {
+                        waker.wake_by_ref();
+                        Turn::Idle(None)
+                    }
+                    _ => stop(),
+                }
+            }
+        });
+        run(vec![socket]);
+        assert_eq!(turns.load(Ordering::SeqCst), 3);
+        assert!(flags.ended.load(Ordering::SeqCst));
+    }
+}

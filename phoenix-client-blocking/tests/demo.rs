@@ -28,7 +28,7 @@ fn the_demo_tells_the_whole_story() {
     assert!(run.status.success(), "{stdout}\n{stderr}");
     let steps = [
         "started the embedded test server",
-        "its own `phoenix-socket` thread",
+        "the `phoenix-socket` reactor thread",
         "reply: {\"hello\":\"world\"}",
         "refused: {\"reason\":\"unauthorized\"}",
         "bob received `broadcasted`",

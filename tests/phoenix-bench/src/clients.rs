@@ -124,7 +124,7 @@ pub const CLIENTS: &[ClientSpec] = &[
     ClientSpec {
         id: "blocking-callback",
         label: "ours blocking, callback",
-        about: "phoenix-client-blocking's callback model, the same handler, on the socket's own thread (`Builder::spawn_handler`); the main thread only starts each job and waits (`bench-blocking --mode callback`)",
+        about: "phoenix-client-blocking's callback model, the same handler, on the crate's reactor thread (`Builder::spawn_handler`); the main thread only starts each job and waits (`bench-blocking --mode callback`)",
         role: Role::OursCallback,
         launcher: Launcher::Bin {
             name: "bench-blocking",
@@ -134,7 +134,7 @@ pub const CLIENTS: &[ClientSpec] = &[
     ClientSpec {
         id: "blocking-api",
         label: "ours blocking API",
-        about: "phoenix-client-blocking's blocking API from the main thread: `Channel::push::<_, serde_json::Value>` (pipelined from the same one thread with `Channel::start_push`: 1,000 `PendingPush`es outstanding, the oldest `wait`ed for before the next starts), server pushes from `ChannelEvents::recv`; one socket thread per socket (`bench-blocking --mode api`)",
+        about: "phoenix-client-blocking's blocking API from the main thread: `Channel::push::<_, serde_json::Value>` (pipelined from the same one thread with `Channel::start_push`: 1,000 `PendingPush`es outstanding, the oldest `wait`ed for before the next starts), server pushes from `ChannelEvents::recv`; every socket on the crate's reactor thread (`bench-blocking --mode api`)",
         role: Role::OursApi,
         launcher: Launcher::Bin {
             name: "bench-blocking",

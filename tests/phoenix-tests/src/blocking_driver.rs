@@ -1,8 +1,9 @@
 //! The adapter of phoenix-client-blocking, through its blocking API
 //! (`Client`, `Channel`, `ChannelEvents`): each blocking call runs on a
 //! thread of its own with [`unblock`], so that a scenario's concurrent
-//! branches overlap as they would on the threads of a real program. Each
-//! socket's loop runs on its own `phoenix-socket` thread, with no runtime.
+//! branches overlap as they would on the threads of a real program. Every
+//! socket runs on the crate's `phoenix-socket` reactor thread, with no
+//! runtime.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -17,7 +18,7 @@ use crate::driver::{
     Driver, Ev, JoinFailure, Options, PushFailure, StartedPush, TestChannel, TestClient, unblock,
 };
 
-/// phoenix-client-blocking: one thread per socket.
+/// phoenix-client-blocking: every socket on its reactor thread.
 #[derive(Debug)]
 pub struct BlockingDriver;
 

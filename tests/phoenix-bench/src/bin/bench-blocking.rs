@@ -1,5 +1,5 @@
 //! `bench-blocking`: phoenix-bench's client process for
-//! `phoenix-client-blocking`: one thread per socket, no async runtime.
+//! `phoenix-client-blocking`: one reactor thread for every socket, no async runtime.
 //!
 //! - `--mode api` (the default): the blocking API (`Client`, `Channel`)
 //!   called from the main thread. The pipelined workload keeps its pushes
@@ -204,8 +204,8 @@ fn api(args: &Args) -> Result<Report, Error> {
                 clients.push((client, channel, events));
             }
             // Joined from the main thread one after the other: each join
-            // only waits for its answer, and every socket connects on its
-            // own thread meanwhile.
+            // only waits for its answer, and the sockets connect on the
+            // crate's I/O threads meanwhile.
             for (_, channel, _) in &clients {
                 channel.join()?;
             }
