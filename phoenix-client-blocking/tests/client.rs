@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use phoenix_client_blocking::{
     Backoff, BadMessage, Builder, Channel, ChannelErrorReason, ChannelEvent, ChannelEvents, Client,
-    DisconnectReason, HandlerHandle, HandlerSocket, JoinError, Payload, PushError, Status,
+    DisconnectReason, HandlerHandle, HandlerSocket, JoinError, Name, Payload, PushError, Status,
 };
 use phoenix_test_server::{ServerConfig, TestServer};
 use serde_json::{Value, json};
@@ -36,7 +36,7 @@ fn joined(client: &Client, topic: &str) -> (Channel, ChannelEvents) {
 }
 
 /// The next message, skipping other events, within 5 s.
-fn next_message(events: &mut ChannelEvents) -> (String, Payload<'static>) {
+fn next_message(events: &mut ChannelEvents) -> (Name, Payload<'static>) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());

@@ -64,7 +64,7 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use phoenix_client_tokio::{Action, Builder, ChannelId, Context, Handler, Payload, ReplyTo};
+//! use phoenix_client_tokio::{Action, Builder, ChannelId, Context, Handler, Name, Payload, ReplyTo};
 //!
 //! /// Joins the lobby on every connect and counts the messages it sees.
 //! struct Counter {
@@ -88,7 +88,7 @@
 //!         _ctx: &mut Context<'_>,
 //!         _channel: ChannelId,
 //!         _topic: Arc<str>,
-//!         _event: String,
+//!         _event: Name,
 //!         _payload: Payload<'static>,
 //!     ) -> Action {
 //!         self.seen += 1;

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use phoenix_client_tokio::{
-    Action, Builder, ChannelEvent, ChannelId, Client, Connector, Context, Handler, Payload, PushId,
-    PushOutcome, ReplyTo,
+    Action, Builder, ChannelEvent, ChannelId, Client, Connector, Context, Handler, Name, Payload,
+    PushId, PushOutcome, ReplyTo,
 };
 use phoenix_test_server::TestServer;
 use phoenix_test_support::handlers::JoinOnCall;
@@ -87,7 +87,7 @@ impl Handler for Recorder {
         _ctx: &mut Context<'_>,
         _channel: ChannelId,
         _topic: Arc<str>,
-        event: String,
+        event: Name,
         payload: Payload<'static>,
     ) -> Action {
         self.log.push(format!(

@@ -22,8 +22,8 @@ use std::time::Duration;
 use futures_lite::future;
 use phoenix_client_async_std::{
     Action, AsyncIo, Backoff, Builder, Channel, ChannelEvent, ChannelEvents, ChannelId, Client,
-    Connector, Context, Handler, HandlerHandle, HandlerSocket, JoinError, Payload, PushOutcome,
-    ReplyTo, Status, StatusWatch,
+    Connector, Context, Handler, HandlerHandle, HandlerSocket, JoinError, Name, Payload,
+    PushOutcome, ReplyTo, Status, StatusWatch,
 };
 use phoenix_test_server::{ServerConfig, TestServer};
 use phoenix_test_support::handlers::JoinOnCall;
@@ -250,7 +250,7 @@ impl Handler for Recorder {
         _: &mut Context<'_>,
         _: ChannelId,
         _: Arc<str>,
-        event: String,
+        event: Name,
         payload: Payload<'static>,
     ) -> Action {
         let body = payload.as_json().unwrap_or("<binary>");

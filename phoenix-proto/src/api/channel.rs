@@ -1,6 +1,7 @@
 //! A [`Channel`] of the async API: joins and pushes are futures, server
 //! messages a [`Stream`] of [`ChannelEvent`]s.
 
+use crate::client::Name;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -27,7 +28,7 @@ use crate::codec::{EncodeError, Payload};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     /// Any status; usually `ok` or `error`.
-    pub status: String,
+    pub status: Name,
     /// Any JSON value, or bytes.
     pub response: Payload<'static>,
 }

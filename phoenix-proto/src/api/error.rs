@@ -1,5 +1,6 @@
 //! Errors of the async API.
 
+use crate::client::Name;
 use std::fmt;
 
 use crate::client::{ChannelCloseReason, PushFailure};
@@ -24,7 +25,7 @@ pub enum JoinError {
     /// The server refused the join.
     Refused {
         /// The reply status (usually `error`).
-        status: String,
+        status: Name,
         /// The server's response, e.g. `{"reason":"unauthorized"}`.
         response: Payload<'static>,
     },
@@ -79,7 +80,7 @@ pub enum PushError {
     /// typed [`Channel::push`](super::Channel::push); the raw form returns every reply).
     Status {
         /// The status, e.g. `error`.
-        status: String,
+        status: Name,
         /// The response.
         response: Payload<'static>,
     },

@@ -1,6 +1,7 @@
 //! A channel's events and the bounded queue that carries them from the
 //! router to the application, which tells the loop when it makes room.
 
+use crate::client::Name;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,7 +22,7 @@ pub enum ChannelEvent {
     /// A push or broadcast from the server.
     Message {
         /// The event name.
-        event: String,
+        event: Name,
         /// The payload: JSON (deserialize it with [`Payload::deserialize`]) or bytes.
         payload: Payload<'static>,
     },
@@ -35,7 +36,7 @@ pub enum ChannelEvent {
     /// The server refused a rejoin.
     JoinRefused {
         /// The status.
-        status: String,
+        status: Name,
         /// The response.
         response: Payload<'static>,
         /// Whether the channel will try again; if not, `Closed` follows.
@@ -257,7 +258,7 @@ mod tests {
 
     fn message(n: u32) -> ChannelEvent {
         ChannelEvent::Message {
-            event: n.to_string(),
+            event: n.to_string().into(),
             payload: Payload::empty(),
         }
     }

@@ -10,8 +10,8 @@ pub use super::{
 };
 pub use crate::client::handler::{Action, Context, Handler, ReplyTo, Stopped};
 pub use crate::client::{
-    Backoff, ChannelCloseReason, ChannelErrorReason, ChannelId, DisconnectReason, PushFailure,
-    PushId, PushOutcome,
+    Backoff, ChannelCloseReason, ChannelErrorReason, ChannelId, DisconnectReason, Name,
+    PushFailure, PushId, PushOutcome,
 };
 pub use crate::codec::Payload;
 pub use crate::no_mailbox;

@@ -3,6 +3,7 @@
 //! the handles' commands into core commands. Every loop (async or
 //! blocking) runs it exactly as it runs a user's handler.
 
+use crate::client::Name;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -345,7 +346,7 @@ impl Handler for Router {
         _ctx: &mut Context<'_>,
         channel: ChannelId,
         _topic: Arc<str>,
-        status: String,
+        status: Name,
         response: Payload<'static>,
         will_retry: bool,
     ) -> Action {
@@ -398,7 +399,7 @@ impl Handler for Router {
         _ctx: &mut Context<'_>,
         channel: ChannelId,
         _topic: Arc<str>,
-        event: String,
+        event: Name,
         payload: Payload<'static>,
     ) -> Action {
         if let Some(route) = self.routes.get_mut(&channel) {

@@ -1,5 +1,6 @@
 //! What the state machine tells the application.
 
+use super::name::Name;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,7 +48,7 @@ pub enum Event {
         /// Its topic.
         topic: Arc<str>,
         /// The reply status (usually `error`).
-        status: String,
+        status: Name,
         /// The server's response, e.g. `{"reason":"unauthorized"}`.
         response: Payload<'static>,
         /// Whether the channel will try again ([`Config::rejoin_after_refusal`](super::Config::rejoin_after_refusal));
@@ -79,7 +80,7 @@ pub enum Event {
         /// Its topic.
         topic: Arc<str>,
         /// The event name.
-        event: String,
+        event: Name,
         /// The payload (JSON or bytes).
         payload: Payload<'static>,
     },
@@ -274,7 +275,7 @@ pub enum PushOutcome {
     /// The server replied.
     Reply {
         /// Any status string; usually `ok` or `error`.
-        status: String,
+        status: Name,
         /// Any JSON value, or bytes.
         response: Payload<'static>,
     },

@@ -45,6 +45,7 @@
 //! assert!(matches!(socket.poll_instruction(), Some(Instruction::Send(_))));
 //! ```
 
+use super::name::Name;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -277,7 +278,7 @@ pub trait Handler {
         ctx: &mut Context<'_>,
         channel: ChannelId,
         topic: Arc<str>,
-        status: String,
+        status: Name,
         response: Payload<'static>,
         will_retry: bool,
     ) -> Action {
@@ -316,7 +317,7 @@ pub trait Handler {
         ctx: &mut Context<'_>,
         channel: ChannelId,
         topic: Arc<str>,
-        event: String,
+        event: Name,
         payload: Payload<'static>,
     ) -> Action {
         let _ = (ctx, channel, topic, event, payload);
@@ -643,7 +644,7 @@ mod tests {
             _: &mut Context<'_>,
             channel: ChannelId,
             topic: Arc<str>,
-            status: String,
+            status: Name,
             response: Payload<'static>,
             will_retry: bool,
         ) -> Action {
@@ -679,7 +680,7 @@ mod tests {
             _: &mut Context<'_>,
             channel: ChannelId,
             topic: Arc<str>,
-            event: String,
+            event: Name,
             payload: Payload<'static>,
         ) -> Action {
             self.calls

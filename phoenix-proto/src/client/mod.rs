@@ -12,6 +12,7 @@ mod event;
 pub mod handler;
 mod ids;
 mod instruction;
+mod name;
 mod outbox;
 mod retry_after;
 mod rng;
@@ -31,6 +32,7 @@ pub use event::{
 };
 pub use ids::{ChannelId, PushId};
 pub use instruction::{ConnectRequest, Instruction, redact_query};
+pub use name::Name;
 pub use socket::{ConnectFailure, ConnectionState, Socket};
 #[cfg(feature = "api")]
 pub(crate) use vec_map::VecMap;

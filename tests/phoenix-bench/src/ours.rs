@@ -26,7 +26,7 @@ use phoenix_proto::api::{
 };
 use phoenix_proto::client::handler::{Action, Context, Handler};
 use phoenix_proto::client::{
-    ChannelCloseReason, ChannelErrorReason, ChannelId, DisconnectReason, PushId, PushOutcome,
+    ChannelCloseReason, ChannelErrorReason, ChannelId, DisconnectReason, Name, PushId, PushOutcome,
 };
 use phoenix_proto::codec::Payload;
 
@@ -670,7 +670,7 @@ impl Handler for BenchHandler {
         _ctx: &mut Context<'_>,
         _channel: ChannelId,
         _topic: Arc<str>,
-        status: String,
+        status: Name,
         response: Payload<'static>,
         _will_retry: bool,
     ) -> Action {
@@ -705,7 +705,7 @@ impl Handler for BenchHandler {
         _ctx: &mut Context<'_>,
         _channel: ChannelId,
         _topic: Arc<str>,
-        event: String,
+        event: Name,
         payload: Payload<'static>,
     ) -> Action {
         if event != ITEM_EVENT {

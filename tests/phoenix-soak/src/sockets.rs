@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use phoenix_client_tokio::phoenix_proto::codec::DecodeError;
 use phoenix_client_tokio::{
     Action, Builder, Channel, ChannelCloseReason, ChannelErrorReason, ChannelEvent, ChannelEvents,
-    ChannelId, Client, Context, DisconnectReason, Handler, HandlerHandle, Payload, PushError,
+    ChannelId, Client, Context, DisconnectReason, Handler, HandlerHandle, Name, Payload, PushError,
     PushFailure, PushId, PushOutcome, ReplyTo, SocketEvent, Status,
 };
 use serde_json::json;
@@ -330,7 +330,7 @@ async fn push_outcome(
     match tokio::time::timeout(timeout + margin + GUARD, push).await {
         Err(_) => Outcome::Abandoned,
         Ok(Ok(reply)) => Outcome::Reply {
-            status: reply.status,
+            status: reply.status.into(),
             response: reply.response,
         },
         Ok(Err(error)) => push_error_outcome(error),
@@ -603,7 +603,7 @@ impl Handler for SoakHandler {
         _ctx: &mut Context<'_>,
         channel: ChannelId,
         _topic: Arc<str>,
-        status: String,
+        status: Name,
         response: Payload<'static>,
         _will_retry: bool,
     ) -> Action {
@@ -647,7 +647,7 @@ impl Handler for SoakHandler {
         _ctx: &mut Context<'_>,
         channel: ChannelId,
         _topic: Arc<str>,
-        event: String,
+        event: Name,
         payload: Payload<'static>,
     ) -> Action {
         if let Some(index) = self.index(channel) {
@@ -665,7 +665,10 @@ impl Handler for SoakHandler {
         outcome: PushOutcome,
     ) -> Action {
         let outcome = match outcome {
-            PushOutcome::Reply { status, response } => Outcome::Reply { status, response },
+            PushOutcome::Reply { status, response } => Outcome::Reply {
+                status: status.into(),
+                response,
+            },
             PushOutcome::Timeout => Outcome::Timeout,
             PushOutcome::Failed(failure) => Outcome::Failed(failure_label(&failure)),
             other => Outcome::Failed(format!("{other:?}")),

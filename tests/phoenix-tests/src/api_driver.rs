@@ -163,7 +163,7 @@ pub fn join_result(result: Result<Payload<'static>, JoinError>) -> Result<Value,
             .deserialize()
             .map_err(|e| JoinFailure::Other(e.to_string())),
         Err(JoinError::Refused { status, response }) => Err(JoinFailure::Refused(
-            status,
+            status.into(),
             response.deserialize().unwrap_or(Value::Null),
         )),
         Err(JoinError::Timeout) => Err(JoinFailure::Timeout),
@@ -176,7 +176,7 @@ pub fn join_result(result: Result<Payload<'static>, JoinError>) -> Result<Value,
 /// A push's outcome in the suite's terms, for every driver.
 pub fn push_result(result: Result<api::Reply, PushError>) -> PushResult {
     match result {
-        Ok(reply) => Ok((reply.status, reply.response)),
+        Ok(reply) => Ok((reply.status.into(), reply.response)),
         Err(PushError::Timeout) => Err(PushFailure::Timeout),
         Err(PushError::Rejected(client::PushError::TooManyPending { limit })) => {
             Err(PushFailure::TooManyPending { limit })
@@ -192,7 +192,10 @@ pub fn push_result(result: Result<api::Reply, PushError>) -> PushResult {
 /// A channel event in the suite's terms, for every driver.
 pub fn channel_event(event: ChannelEvent) -> Option<Ev> {
     Some(match event {
-        ChannelEvent::Message { event, payload } => Ev::Message { event, payload },
+        ChannelEvent::Message { event, payload } => Ev::Message {
+            event: event.into(),
+            payload,
+        },
         ChannelEvent::Errored(reason) => Ev::Errored(reason),
         ChannelEvent::Rejoined { .. } => Ev::Rejoined,
         ChannelEvent::JoinRefused { .. } => Ev::JoinRefused,

@@ -13,6 +13,7 @@ use super::counter_map::CounterMap;
 use super::event::Event;
 use super::ids::{ChannelId, JoinRef, PushId, Ref};
 use super::instruction::{ConnectRequest, Instruction};
+use super::name::Names;
 use super::outbox::Outbox;
 use super::retry_after::parse_retry_after;
 use super::rng::Rng;
@@ -234,6 +235,8 @@ pub struct Socket {
     timers: Timers,
     instructions: Outbox<Instruction>,
     events: Outbox<Event>,
+    /// Recent event names and reply statuses, handed out as clones.
+    names: Names,
     rng: Rng,
 }
 
@@ -263,6 +266,7 @@ impl Socket {
             timers: Timers::default(),
             instructions: Outbox::default(),
             events: Outbox::default(),
+            names: Names::default(),
             rng,
         }
     }

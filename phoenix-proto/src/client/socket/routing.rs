@@ -74,10 +74,11 @@ impl Socket {
                         }
                 });
                 if current {
+                    let status = self.names.get(&reply.status);
                     self.finish_push(
                         id,
                         PushOutcome::Reply {
-                            status: reply.status.into_owned(),
+                            status,
                             response: reply.response.into_owned(),
                         },
                     );
@@ -159,7 +160,7 @@ impl Socket {
         self.events.push_back(Event::JoinRefused {
             channel: id,
             topic: topic.clone(),
-            status: reply.status.into_owned(),
+            status: self.names.get(&reply.status),
             response: reply.response.into_owned(),
             will_retry,
         });
@@ -228,7 +229,7 @@ impl Socket {
                     self.events.push_back(Event::Message {
                         channel: id,
                         topic,
-                        event: message.event.into_owned(),
+                        event: self.names.get(&message.event),
                         payload: message.payload.into_owned(),
                     });
                 }
