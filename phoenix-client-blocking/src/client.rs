@@ -189,6 +189,34 @@ impl PendingPush {
     }
 }
 
+/// A join handed to the socket by [`Channel::start_join`]: the server's
+/// response, or why the join failed, once known.
+#[derive(Debug)]
+#[must_use = "the join is sent either way; the PendingJoin is its outcome"]
+pub struct PendingJoin(api::PendingJoin);
+
+impl PendingJoin {
+    /// Blocks until the join's outcome, as [`Channel::join`] does.
+    ///
+    /// # Errors
+    /// As [`Channel::join`].
+    pub fn wait(self) -> Result<Payload<'static>, JoinError> {
+        block_on(self.0)
+    }
+
+    /// The outcome if it is known now, without blocking; otherwise the
+    /// pending join back.
+    ///
+    /// # Errors
+    /// `Err(self)` while the outcome is not known yet.
+    pub fn try_wait(mut self) -> Result<Result<Payload<'static>, JoinError>, PendingJoin> {
+        match block_on_until(&mut self.0, Instant::now()) {
+            Some(outcome) => Ok(outcome),
+            None => Err(self),
+        }
+    }
+}
+
 /// One topic on a [`Client`]. Cheap to clone; `Send + Sync`. The channel is
 /// left when the last clone and its [`ChannelEvents`] are dropped.
 ///
@@ -230,6 +258,28 @@ impl Channel {
     /// As [`join`](Self::join).
     pub fn join_with_timeout(&self, timeout: Duration) -> Result<Payload<'static>, JoinError> {
         block_on(self.0.join_with_timeout(timeout))
+    }
+
+    /// Hands the join to the socket without blocking and returns its
+    /// [`PendingJoin`]; [`wait`](PendingJoin::wait) for the response later.
+    /// The way to join many channels, of one socket or of many, from one
+    /// thread: start every join, then wait for each. `timeout` `None` is
+    /// the socket's default.
+    ///
+    /// ```no_run
+    /// # fn run(clients: &[phoenix_client_blocking::Client]) -> Result<(), phoenix_client_blocking::JoinError> {
+    /// let channels: Vec<_> = clients
+    ///     .iter()
+    ///     .map(|client| client.channel("room:lobby", &serde_json::json!({})))
+    ///     .collect();
+    /// let joins: Vec<_> = channels.iter().map(|c| c.start_join(None)).collect();
+    /// for join in joins {
+    ///     join.wait()?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn start_join(&self, timeout: Option<Duration>) -> PendingJoin {
+        PendingJoin(self.0.start_join(timeout))
     }
 
     /// Pushes `event` with a JSON payload and returns the `ok` response

@@ -243,7 +243,8 @@ mod launch;
 mod reactor;
 
 pub use client::{
-    Channel, ChannelEvents, Client, EventStream, Events, PendingPush, PresenceEvents, SocketEvents,
+    Channel, ChannelEvents, Client, EventStream, Events, PendingJoin, PendingPush, PresenceEvents,
+    SocketEvents,
 };
 pub use handler_socket::{HandlerHandle, HandlerSocket};
 pub use launch::{Blocking, BuilderExt, Runner};

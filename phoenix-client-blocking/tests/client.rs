@@ -381,3 +381,65 @@ fn handles_are_send_and_sync() {
     send::<HandlerSocket<phoenix_client_blocking::phoenix_proto::api::Router>>();
     send_sync::<phoenix_client_blocking::StatusWatch>();
 }
+
+#[test]
+fn start_join_joins_many_channels_of_many_sockets_from_one_thread() {
+    let server = server();
+    let clients: Vec<Client> = (0..3)
+        .map(|_| start(Builder::new(server.socket_url())))
+        .collect();
+    let channels: Vec<Channel> = clients
+        .iter()
+        .flat_map(|client| {
+            (0..10).map(move |i| client.channel(format!("echo:many{i}"), &json!({})))
+        })
+        .collect();
+    // Every join is on its way before the first answer is waited for.
+    let joins: Vec<_> = channels.iter().map(|c| c.start_join(None)).collect();
+    for (channel, join) in channels.iter().zip(joins) {
+        let response: Value = join.wait().unwrap().deserialize().unwrap();
+        assert_eq!(response, json!({ "joined": channel.topic() }));
+    }
+    // Each outcome once, and the same errors as `join`: a second join of a
+    // joined channel, a refusal, a socket that is gone.
+    assert_eq!(
+        channels[0].start_join(None).wait().unwrap_err(),
+        JoinError::AlreadyJoined
+    );
+    let refused = clients[0].channel("auth:x", &json!({"token": "wrong"}));
+    match refused.start_join(Some(Duration::from_secs(5))).wait() {
+        Err(JoinError::Refused { status, response }) => {
+            assert_eq!(status, "error");
+            let response: Value = response.deserialize().unwrap();
+            assert_eq!(response, json!({"reason": "unauthorized"}));
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let late = clients[1].channel("echo:late", &json!({}));
+    clients[1].shutdown();
+    assert_eq!(
+        late.start_join(None).wait().unwrap_err(),
+        JoinError::SocketGone
+    );
+    // try_wait does not block: it gives the join back until the answer
+    // is in.
+    let tried = clients[2].channel("echo:try", &json!({}));
+    let mut pending = Some(tried.start_join(None));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while let Some(join) = pending.take() {
+        match join.try_wait() {
+            Ok(outcome) => {
+                let response: Value = outcome.unwrap().deserialize().unwrap();
+                assert_eq!(response, json!({ "joined": "echo:try" }));
+            }
+            Err(join) => {
+                assert!(Instant::now() < deadline, "the join never ended");
+                thread::sleep(Duration::from_millis(5));
+                pending = Some(join);
+            }
+        }
+    }
+    for client in &clients {
+        client.shutdown();
+    }
+}

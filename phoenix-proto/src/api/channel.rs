@@ -169,7 +169,28 @@ impl Channel {
         self.join_inner(Some(timeout)).await
     }
 
-    async fn join_inner(&self, timeout: Option<Duration>) -> Result<Payload<'static>, JoinError> {
+    /// Hands the join to the socket without waiting, and returns its
+    /// [`PendingJoin`]: the way to join many channels (or the channels of
+    /// many sockets) at once and then wait for each. `timeout` `None` is
+    /// the socket's default; as with [`join`](Self::join), it runs from the
+    /// moment the join is sent.
+    pub fn start_join(&self, timeout: Option<Duration>) -> PendingJoin {
+        let (join, done) = match self.join_request(timeout) {
+            Ok(request) => request,
+            Err(error) => return PendingJoin::failed(error),
+        };
+        match self.shared.socket.send_now(join) {
+            Ok(()) => PendingJoin { state: Ok(done) },
+            Err(_) => {
+                // The socket is gone: end this channel's events stream too.
+                drop(take(&self.shared.link.tx));
+                PendingJoin::failed(JoinError::SocketGone)
+            }
+        }
+    }
+
+    /// The join's request for the socket, and where its outcome arrives.
+    fn join_request(&self, timeout: Option<Duration>) -> Result<(Request, JoinDone), JoinError> {
         let payload = self.params.clone().map_err(JoinError::Encode)?;
         if !is_some(&self.shared.link.tx) {
             return Err(match self.shared.link.closed.get() {
@@ -185,6 +206,11 @@ impl Channel {
             link: self.shared.link.clone(),
             done: done_tx,
         };
+        Ok((join, done_rx))
+    }
+
+    async fn join_inner(&self, timeout: Option<Duration>) -> Result<Payload<'static>, JoinError> {
+        let (join, done_rx) = self.join_request(timeout)?;
         match self
             .shared
             .socket
@@ -385,6 +411,46 @@ impl Future for PendingPush {
             Ok(PushOutcome::Failed(failure)) => Err(PushError::Failed(failure)),
             Err(error) => Err(error),
         })
+    }
+}
+
+/// Where a join's outcome arrives.
+type JoinDone = oneshot::Receiver<Result<Payload<'static>, JoinError>>;
+
+/// A join handed to the socket by [`Channel::start_join`]: a future of the
+/// server's response or why the join failed, like [`Channel::join`]'s.
+#[must_use = "the join is sent either way; the PendingJoin is its outcome"]
+pub struct PendingJoin {
+    state: Result<JoinDone, Option<JoinError>>,
+}
+
+impl fmt::Debug for PendingJoin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingJoin")
+            .field("failed", &self.state.as_ref().err())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PendingJoin {
+    fn failed(error: JoinError) -> Self {
+        PendingJoin {
+            state: Err(Some(error)),
+        }
+    }
+}
+
+impl Future for PendingJoin {
+    type Output = Result<Payload<'static>, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().state {
+            Ok(done) => Pin::new(done)
+                .poll(cx)
+                .map(|outcome| outcome.unwrap_or(Err(JoinError::SocketGone))),
+            // Polled after it gave its error: the error was given already.
+            Err(error) => Poll::Ready(Err(error.take().unwrap_or(JoinError::SocketGone))),
+        }
     }
 }
 

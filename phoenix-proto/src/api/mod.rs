@@ -146,7 +146,7 @@ pub mod driver;
 mod runtime;
 
 pub use builder::Builder;
-pub use channel::{Channel, ChannelEvents, PendingPush, Reply};
+pub use channel::{Channel, ChannelEvents, PendingJoin, PendingPush, Reply};
 pub use client::Client;
 pub use elastic::{ElasticIo, WS_READ_BUFFER};
 pub use error::{JoinError, LeaveError, PingError, PushError, SocketGone};

@@ -5,8 +5,8 @@
 pub use super::{
     Channel, ChannelEvent, ChannelEvents, ConnectTarget, DEFAULT_CHANNEL_CAPACITY,
     DEFAULT_COMMAND_CAPACITY, DEFAULT_READ_BUFFER, HandlerHandle, HandlerSocket, JoinError,
-    LeaveError, PendingPush, PingError, PresenceEvent, PresenceEvents, PresenceHandle, PushError,
-    Reply, SocketEvent, SocketEvents, SocketGone, Status, StatusWatch, TlsSettings,
+    LeaveError, PendingJoin, PendingPush, PingError, PresenceEvent, PresenceEvents, PresenceHandle,
+    PushError, Reply, SocketEvent, SocketEvents, SocketGone, Status, StatusWatch, TlsSettings,
 };
 pub use crate::client::handler::{Action, Context, Handler, ReplyTo, Stopped};
 pub use crate::client::{

@@ -203,11 +203,15 @@ fn api(args: &Args) -> Result<Report, Error> {
                 let events = channel.events();
                 clients.push((client, channel, events));
             }
-            // Joined from the main thread one after the other: each join
-            // only waits for its answer, and the sockets connect on the
-            // crate's I/O threads meanwhile.
-            for (_, channel, _) in &clients {
-                channel.join()?;
+            // Every join handed over at once from the main thread, then
+            // waited for: the sockets connect on the crate's I/O threads
+            // and join as they do.
+            let joins: Vec<_> = clients
+                .iter()
+                .map(|(_, channel, _)| channel.start_join(None))
+                .collect();
+            for join in joins {
+                join.wait()?;
             }
             let mut report = Report::new(workload, sockets, meter.stop()?);
             thread::sleep(settle);
