@@ -162,10 +162,11 @@ const SLOTS: usize = 8;
 
 /// A socket's recent names, in a direct-mapped cache: a name's slot comes
 /// from its length and its first and last bytes; a different name for the
-/// same slot replaces it. Bounded whatever the server sends.
+/// same slot replaces it. Bounded whatever the server sends, and boxed on
+/// first use: an idle socket (heartbeats only) keeps one pointer.
 #[derive(Debug, Default)]
 pub(crate) struct Names {
-    slots: [Option<Name>; SLOTS],
+    slots: Option<Box<[Option<Name>; SLOTS]>>,
 }
 
 impl Names {
@@ -175,7 +176,8 @@ impl Names {
         let mix = bytes.len()
             ^ usize::from(bytes.first().copied().unwrap_or(0))
             ^ (usize::from(bytes.last().copied().unwrap_or(0)) << 1);
-        let Some(slot) = self.slots.get_mut(mix % SLOTS) else {
+        let slots = self.slots.get_or_insert_with(Box::default);
+        let Some(slot) = slots.get_mut(mix % SLOTS) else {
             return Name::from(text);
         };
         match slot {
@@ -219,6 +221,7 @@ mod tests {
     #[test]
     fn the_cache_hands_out_clones_of_recent_names() {
         let mut names = Names::default();
+        assert!(names.slots.is_none(), "nothing held before the first name");
         let first = names.get("new_msg");
         let again = names.get("new_msg");
         assert!(Arc::ptr_eq(&first.0, &again.0), "a clone, not a new string");
@@ -239,6 +242,7 @@ mod tests {
                 assert_eq!(names.get(&text), text, "round {round}");
             }
         }
-        assert!(names.slots.iter().flatten().count() <= SLOTS);
+        let held = names.slots.iter().flat_map(|slots| slots.iter().flatten());
+        assert!(held.count() <= SLOTS);
     }
 }
