@@ -158,16 +158,27 @@ impl Conn {
     /// a little for the server's answer, so that the server ends the TCP
     /// connection, as RFC 6455 prefers. Without a close, the connection is
     /// only dropped after the frames.
-    pub(crate) fn say_goodbye(mut self, frames: Vec<WireMessage>, close: Option<(u16, String)>) {
+    ///
+    /// The writes together take at most `limit` (a peer that stops reading
+    /// cannot hold the thread for a limit per frame), the wait for the
+    /// answer at most two seconds more.
+    pub(crate) fn say_goodbye(
+        mut self,
+        frames: Vec<WireMessage>,
+        close: Option<(u16, String)>,
+        limit: Duration,
+    ) {
+        let writes_end = Instant::now() + limit;
         for message in frames {
-            if self.ws.write(to_ws(message)).is_err() {
+            if !self.limit_writes(writes_end) || self.ws.write(to_ws(message)).is_err() {
                 return;
             }
         }
         let Some((code, reason)) = close else {
             return;
         };
-        if self.ws.close(Some(close_frame(code, reason))).is_err() {
+        if !self.limit_writes(writes_end) || self.ws.close(Some(close_frame(code, reason))).is_err()
+        {
             return;
         }
         let deadline = Instant::now() + CLOSE_WAIT;
@@ -187,6 +198,17 @@ impl Conn {
                 return;
             }
         }
+    }
+}
+
+impl Conn {
+    /// Limits the next blocking write to the time left until `end`;
+    /// `false` once it has passed.
+    fn limit_writes(&self, end: Instant) -> bool {
+        time_left(end).is_some_and(|left| {
+            let tcp = self.ws.get_ref().get_ref().tcp();
+            tcp.set_write_timeout(Some(left)).is_ok()
+        })
     }
 }
 

@@ -456,7 +456,7 @@ impl<H: Handler> Driven<H> {
                     Instruction::Connect(_) => break,
                 }
             }
-            let goodbye = move || conn.say_goodbye(frames, close);
+            let goodbye = move || conn.say_goodbye(frames, close, limit);
             match &self.blocking {
                 Blocking::Here => goodbye(),
                 Blocking::Pool(_) => io_pool::run(goodbye),

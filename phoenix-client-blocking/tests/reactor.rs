@@ -10,7 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use phoenix_client_blocking::{
-    Action, Backoff, Builder, BuilderExt, Client, Context, Handler, ReplyTo, Status,
+    Action, Backoff, Builder, BuilderExt, Client, Context, Handler, Payload, ReplyTo, Status,
 };
 use phoenix_test_server::{ServerConfig, TestServer};
 use serde_json::{Value, json};
@@ -83,6 +83,44 @@ fn a_connect_that_never_gets_an_answer_holds_up_no_other_socket() {
         .recv_timeout(Duration::from_secs(20))
         .expect("shutdown waited for the connection attempt");
     busy.shutdown();
+}
+
+#[test]
+fn a_peer_that_stops_reading_holds_up_no_other_socket() {
+    let (stuck_server, busy_server) = (server(), server());
+    let stuck = Client::from(
+        Builder::new(stuck_server.socket_url())
+            .heartbeat_interval(None)
+            .write_timeout(Duration::from_secs(60))
+            .connect(),
+    );
+    let stuck_echo = stuck.channel("echo:stuck", &json!({}));
+    stuck_echo.join().unwrap();
+    assert_eq!(stuck_server.half_open_all(), 1);
+    // 16 MiB the peer never reads: more than the kernel's buffers hold, so
+    // the socket's writes wait for room it will not get.
+    let chunk = vec![7u8; 64 << 10];
+    for _ in 0..256 {
+        stuck_echo
+            .cast("binary", Payload::binary(chunk.clone()))
+            .unwrap();
+    }
+
+    let busy = Client::from(
+        Builder::new(busy_server.socket_url())
+            .timeout(Duration::from_secs(5))
+            .connect(),
+    );
+    let echo = busy.channel("echo:reactor", &json!({}));
+    echo.join().unwrap();
+    for i in 0..50 {
+        let reply: Value = echo.push("echo", &json!({ "i": i })).unwrap();
+        assert_eq!(reply, json!({ "i": i }));
+    }
+    // The stuck socket still waits for its write, connected.
+    assert_eq!(stuck.status().current(), Status::Connected);
+    busy.shutdown();
+    stuck.shutdown();
 }
 
 /// Answers `false` with "alive"; panics on `true`.
