@@ -27,6 +27,23 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// A socket on `server` that joins and makes 50 push round trips, each
+/// answered; returned connected.
+fn fifty_round_trips(server: &TestServer) -> Client {
+    let busy = Client::from(
+        Builder::new(server.socket_url())
+            .timeout(Duration::from_secs(5))
+            .connect(),
+    );
+    let echo = busy.channel("echo:reactor", &json!({}));
+    echo.join().unwrap();
+    for i in 0..50 {
+        let reply: Value = echo.push("echo", &json!({ "i": i })).unwrap();
+        assert_eq!(reply, json!({ "i": i }));
+    }
+    busy
+}
+
 /// A server that accepts TCP connections and never says a word; returns
 /// its address and how many it accepted.
 fn silent_server() -> (String, Arc<AtomicUsize>) {
@@ -58,17 +75,7 @@ fn a_connect_that_never_gets_an_answer_holds_up_no_other_socket() {
     });
 
     let server = server();
-    let busy = Client::from(
-        Builder::new(server.socket_url())
-            .timeout(Duration::from_secs(5))
-            .connect(),
-    );
-    let echo = busy.channel("echo:reactor", &json!({}));
-    echo.join().unwrap();
-    for i in 0..50 {
-        let reply: Value = echo.push("echo", &json!({ "i": i })).unwrap();
-        assert_eq!(reply, json!({ "i": i }));
-    }
+    let busy = fifty_round_trips(&server);
     // All of that while the other socket was still waiting to connect.
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
     assert_ne!(stuck.status().current(), Status::Connected);
@@ -106,17 +113,7 @@ fn a_peer_that_stops_reading_holds_up_no_other_socket() {
             .unwrap();
     }
 
-    let busy = Client::from(
-        Builder::new(busy_server.socket_url())
-            .timeout(Duration::from_secs(5))
-            .connect(),
-    );
-    let echo = busy.channel("echo:reactor", &json!({}));
-    echo.join().unwrap();
-    for i in 0..50 {
-        let reply: Value = echo.push("echo", &json!({ "i": i })).unwrap();
-        assert_eq!(reply, json!({ "i": i }));
-    }
+    let busy = fifty_round_trips(&busy_server);
     // The stuck socket still waits for its write, connected.
     assert_eq!(stuck.status().current(), Status::Connected);
     busy.shutdown();
