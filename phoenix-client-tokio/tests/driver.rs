@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use phoenix_client_tokio::{
-    Action, Builder, ChannelEvent, ChannelId, Client, Connector, Context, Handler, Name, Payload,
-    PushId, PushOutcome, ReplyTo,
+    Action, Builder, ChannelEvent, ChannelId, Client, Connector, Context, Handler, JoinError, Name,
+    Payload, PendingJoin, PushId, PushOutcome, ReplyTo,
 };
 use phoenix_test_server::TestServer;
 use phoenix_test_support::handlers::JoinOnCall;
@@ -478,5 +478,31 @@ async fn a_call_never_answered_fails_when_the_socket_stops() {
     socket.stop().await;
     let result = tokio::time::timeout(PROMPT, call).await.unwrap().unwrap();
     assert_eq!(result, Err(phoenix_client_tokio::SocketGone));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn start_join_hands_every_join_over_before_any_answer() {
+    let server = TestServer::start().await.unwrap();
+    let client = Builder::new(server.socket_url()).connect();
+    let channels: Vec<_> = (0..10)
+        .map(|i| client.channel(format!("echo:start{i}"), &json!({})))
+        .collect();
+    // Started without awaiting: every join is with the socket already.
+    let joins: Vec<PendingJoin> = channels.iter().map(|c| c.start_join(None)).collect();
+    for (channel, join) in channels.iter().zip(joins) {
+        let response: Value = join.await.unwrap().deserialize().unwrap();
+        assert_eq!(response, json!({ "joined": channel.topic() }));
+    }
+    assert!(matches!(
+        channels[0].start_join(None).await,
+        Err(JoinError::AlreadyJoined)
+    ));
+    client.shutdown().await;
+    let late = client.channel("echo:late", &json!({}));
+    assert!(matches!(
+        late.start_join(None).await,
+        Err(JoinError::SocketGone)
+    ));
     server.shutdown().await;
 }
