@@ -36,41 +36,13 @@ use tracing::{Span, debug, info, warn};
 
 use crate::conn::Conn;
 use crate::connect::{self, Ws};
+use crate::drive::{Drive, Turn};
 use crate::io_pool;
 use crate::reactor::Wakeups;
 
-/// What a turn left the socket doing.
-#[derive(Debug)]
-pub(crate) enum Turn {
-    /// It handled an input and may have more: give it another turn soon.
-    Again,
-    /// Nothing to do until its connection is ready, its waker fires or
-    /// this deadline passes.
-    Idle(Option<Instant>),
-    /// It stopped: end it with [`Drive::end`].
-    Stopped(Stop),
-}
-
-/// A socket as the shared reactor sees it, whatever its handler.
-pub(crate) trait Drive {
-    /// Gives the socket the key its connection is registered under and the
-    /// waker its inbox and handler wake it with. Called once, before the
-    /// first turn.
-    fn attach(&mut self, key: usize, waker: Waker);
-    /// Runs one turn.
-    fn turn(&mut self) -> Turn;
-    /// The poller reported readiness of the socket's connection.
-    fn ready(&mut self, readable: bool, writable: bool);
-    /// A connection attempt handed to the I/O pool finished.
-    fn connected(&mut self, attempt: u64, opened: Result<Ws, ConnectFailure>);
-    /// Ends a socket whose turn returned [`Turn::Stopped`]: the handler
-    /// goes, then the handles' waiters learn why it stopped.
-    fn end(self: Box<Self>, stop: Stop) -> Stopped;
-}
-
 /// Where the blocking steps of a socket (opening a connection, the
 /// polite close at the end) run.
-pub(crate) enum Blocking {
+pub(crate) enum BlockingSteps {
     /// On the thread that drives it: nothing else waits for that thread.
     Here,
     /// On the I/O pool ([`io_pool`]), which reports finished connection
@@ -93,7 +65,7 @@ pub(crate) struct Driven<H: Handler> {
     span: Span,
     report: oneshot::Sender<Stopped>,
     poller: Arc<Poller>,
-    blocking: Blocking,
+    blocking: BlockingSteps,
     key: usize,
     waker: Waker,
     conn: Option<Conn>,
@@ -128,7 +100,7 @@ fn stopped(reason: impl Into<String>) -> Stopped {
 impl<H: Handler> Driven<H> {
     /// The socket of `task`, registering its connections with `poller`.
     /// It needs [`attach`](Drive::attach) before its first turn.
-    pub(crate) fn new(task: SocketTask<H>, poller: Arc<Poller>, blocking: Blocking) -> Self {
+    pub(crate) fn new(task: SocketTask<H>, poller: Arc<Poller>, blocking: BlockingSteps) -> Self {
         let SocketTask {
             core,
             handler,
@@ -350,12 +322,12 @@ impl<H: Handler> Driven<H> {
     fn start_connect(&mut self, request: ConnectRequest, span: &Span) -> bool {
         info!(url = %request.redacted_url(), attempt = request.attempt, "connecting");
         match &self.blocking {
-            Blocking::Here => {
+            BlockingSteps::Here => {
                 let opened = connect::open(&request, &self.transport);
                 self.opened(opened);
                 true
             }
-            Blocking::Pool(wakeups) => {
+            BlockingSteps::Pool(wakeups) => {
                 let attempt = ATTEMPTS.fetch_add(1, Ordering::Relaxed);
                 self.connecting = Some(attempt);
                 let (wakeups, key) = (wakeups.clone(), self.key);
@@ -435,7 +407,7 @@ impl<H: Handler> Driven<H> {
     /// (frames it accepted before the stop still go out, in order), then
     /// the close frame and a short wait for the server's answer, are
     /// carried out on a blocking socket with the write time limit, where
-    /// the socket's blocking steps run ([`Blocking`]). Nothing more is
+    /// the socket's blocking steps run ([`BlockingSteps`]). Nothing more is
     /// accepted from the handles. Returns `stop`, for [`Drive::end`].
     fn wind_up(&mut self, stop: Stop) -> Stop {
         self.core.disconnect(Instant::now());
@@ -458,8 +430,8 @@ impl<H: Handler> Driven<H> {
             }
             let goodbye = move || conn.say_goodbye(frames, close, limit);
             match &self.blocking {
-                Blocking::Here => goodbye(),
-                Blocking::Pool(_) => io_pool::run(goodbye),
+                BlockingSteps::Here => goodbye(),
+                BlockingSteps::Pool(_) => io_pool::run(goodbye),
             }
         }
         // Nothing more is accepted; handles waiting on the socket learn it is gone.
@@ -535,7 +507,7 @@ pub(crate) fn run_here<H: Handler>(task: SocketTask<H>) -> Stopped {
             return stopped;
         }
     };
-    let mut socket = Box::new(Driven::new(task, poller.clone(), Blocking::Here));
+    let mut socket = Box::new(Driven::new(task, poller.clone(), BlockingSteps::Here));
     socket.attach(0, Waker::from(Arc::new(NotifyPoller(poller.clone()))));
     let mut events = Events::new();
     loop {

@@ -10,7 +10,7 @@ use std::thread;
 use phoenix_proto::api::SocketTask;
 use phoenix_proto::client::handler::Handler;
 
-use crate::driven::{Blocking, Driven};
+use crate::driven::{BlockingSteps, Driven};
 use crate::reactor::{Reactor, Wakeups};
 
 /// The name of the reactor's thread.
@@ -50,7 +50,7 @@ where
     let socket = Driven::new(
         task,
         wakeups.poller.clone(),
-        Blocking::Pool(wakeups.clone()),
+        BlockingSteps::Pool(wakeups.clone()),
     );
     // Under the hub's lock: the reactor cannot end between the look above
     // and this launch (it asks under the same lock).

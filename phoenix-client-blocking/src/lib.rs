@@ -238,6 +238,7 @@ mod block_on;
 mod client;
 mod conn;
 mod connect;
+mod drive;
 mod driven;
 mod handler_socket;
 mod hub;

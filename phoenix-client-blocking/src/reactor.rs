@@ -33,7 +33,7 @@ use polling::{Events, Poller};
 use tracing::{error, warn};
 
 use crate::connect::Ws;
-use crate::driven::{Drive, Turn};
+use crate::drive::{Drive, Turn};
 
 /// Turns run between two looks at the poller while sockets have work.
 const POLL_EVERY: usize = 64;
