@@ -16,12 +16,13 @@
 //!   process's reactor thread**, named `phoenix-socket`, which drives all
 //!   of them: it starts with the first socket and ends when the last one
 //!   stops. Opening a connection (DNS, TCP, TLS, the upgrade) and the
-//!   polite close at the end block, so they run on up to 8 helper threads
-//!   named `phoenix-io`, which end after 10 s without work; the reactor
-//!   never waits for the network. More than 8 at once wait their turn: an
-//!   attempt against a host that never answers holds its thread for up to
-//!   the connect timeout per step, a close for up to the write timeout
-//!   plus two seconds. An idle joined socket costs about 4–5 KiB
+//!   polite close at the end block, so they run on helper threads named
+//!   `phoenix-io`: up to 8, which stay for 10 s after their last step, and
+//!   up to 64 once a step has waited a second for a thread (attempts stuck
+//!   on hosts that never answer, for up to the connect timeout per step,
+//!   or a burst of thousands of connects); those end as soon as nothing
+//!   waits. The reactor never waits for the network. An idle joined
+//!   socket costs about 4–5 KiB
 //!   and one file descriptor; 10,000 of them in one process hold their
 //!   heartbeats (BENCHMARKS.md).
 //! - [`BuilderExt::run`] and [`Runner::run`] start **none**: that socket's

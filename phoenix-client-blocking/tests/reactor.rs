@@ -93,6 +93,37 @@ fn a_connect_that_never_gets_an_answer_holds_up_no_other_socket() {
 }
 
 #[test]
+fn a_dozen_connects_that_never_get_an_answer_hold_up_no_other_socket() {
+    let (silent, accepted) = silent_server();
+    // More stuck attempts than the I/O threads that stay around.
+    let stuck: Vec<Client> = (0..12)
+        .map(|_| {
+            Client::from(
+                Builder::new(format!("ws://{silent}/socket"))
+                    .connect_timeout(Duration::from_secs(60))
+                    .connect(),
+            )
+        })
+        .collect();
+    // Eight of them hold the threads that stay; the pool starts more for
+    // the other four once they have waited, with nothing else handed over.
+    wait_until("every stuck attempt's accept", || {
+        accepted.load(Ordering::SeqCst) >= 12
+    });
+    let server = server();
+    let busy = fifty_round_trips(&server);
+    assert!(
+        stuck
+            .iter()
+            .all(|client| client.status().current() != Status::Connected)
+    );
+    busy.shutdown();
+    for client in &stuck {
+        client.shutdown();
+    }
+}
+
+#[test]
 fn a_peer_that_stops_reading_holds_up_no_other_socket() {
     let (stuck_server, busy_server) = (server(), server());
     let stuck = Client::from(

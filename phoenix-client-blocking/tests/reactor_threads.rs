@@ -58,11 +58,17 @@ fn two_hundred_sockets_share_one_thread_which_ends_with_the_last() {
     }
     assert_eq!(server.stats().connections_open, 200);
     assert_eq!(threads_named("phoenix-socket"), 1);
-    let io_threads = threads_named("phoenix-io");
-    assert!(
-        (1..=8).contains(&io_threads),
-        "{io_threads} I/O threads for the connects"
-    );
+    // The I/O threads beyond the 8 that stay end once the connects are done.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let io_threads = threads_named("phoenix-io");
+        assert!(io_threads <= 64, "{io_threads} I/O threads");
+        if (1..=8).contains(&io_threads) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{io_threads} I/O threads stayed");
+        thread::sleep(Duration::from_millis(10));
+    }
 
     for client in &clients {
         client.shutdown();
