@@ -92,7 +92,7 @@ pub(crate) fn run(job: impl FnOnce() + Send + 'static) {
         return;
     }
     if stuck(&queue) {
-        start_for_waiting(&mut queue);
+        start_for_waiting(&mut queue, 0);
     } else if !queue.standby && start(&mut queue, standby) {
         queue.standby = true;
     }
@@ -106,10 +106,10 @@ fn stuck(queue: &Queue) -> bool {
         .is_some_and(|(since, _)| since.elapsed() >= STUCK)
 }
 
-/// Starts a thread for every job no idle thread will take, up to
-/// [`MAX_THREADS`].
-fn start_for_waiting(queue: &mut Queue) {
-    let waiting = queue.jobs.len().saturating_sub(queue.idle);
+/// Starts a thread for every job no idle thread (nor the `taking`
+/// threads about to work) will take, up to [`MAX_THREADS`].
+fn start_for_waiting(queue: &mut Queue, taking: usize) {
+    let waiting = queue.jobs.len().saturating_sub(queue.idle + taking);
     for _ in 0..waiting {
         if queue.threads >= MAX_THREADS || !start(queue, work) {
             return;
@@ -159,12 +159,7 @@ fn standby() {
     }
     queue.standby = false;
     // This thread takes one job itself.
-    let waiting = queue.jobs.len().saturating_sub(queue.idle + 1);
-    for _ in 0..waiting {
-        if queue.threads >= MAX_THREADS || !start(&mut queue, work) {
-            break;
-        }
-    }
+    start_for_waiting(&mut queue, 1);
     drop(queue);
     work();
 }

@@ -3,7 +3,6 @@
 
 use std::borrow::Borrow;
 use std::fmt;
-use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -30,7 +29,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// let owned: String = event.into();
 /// assert_eq!(owned, "new_msg");
 /// ```
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+// `Arc<str>` hashes as its text does, as `Borrow<str>` requires.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Name(Arc<str>);
 
 impl Name {
@@ -57,13 +57,6 @@ impl AsRef<str> for Name {
 impl Borrow<str> for Name {
     fn borrow(&self) -> &str {
         &self.0
-    }
-}
-
-// Hashes as its text does, as `Borrow<str>` requires.
-impl Hash for Name {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state);
     }
 }
 
