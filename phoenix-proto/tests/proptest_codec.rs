@@ -14,11 +14,11 @@
 use std::borrow::Cow;
 
 use phoenix_proto::codec::{
-    DecodeError, EncodeError, Field, Message, PHX_REPLY, Payload, Reply, ServerFrame, WireMessage,
-    decode_client_binary, decode_client_text, decode_client_v1, decode_server_binary,
-    decode_server_text, decode_server_v1, encode_client_binary, encode_client_v1,
-    encode_message_text, encode_reply_text, encode_server_binary, encode_server_frame,
-    encode_server_v1,
+    DecodeError, EncodeError, Field, Message, PHX_REPLY, Payload, Reply, Serializer, ServerFrame,
+    V1Serializer, V2Serializer, WireMessage, WireRefs, decode_client_binary, decode_client_text,
+    decode_client_v1, decode_server_binary, decode_server_text, decode_server_v1,
+    encode_client_binary, encode_client_v1, encode_message_text, encode_reply_text,
+    encode_server_binary, encode_server_frame, encode_server_v1,
 };
 use proptest::prelude::*;
 use serde_json::{Map, Number, Value};
@@ -400,6 +400,27 @@ proptest! {
         let v: Value = decoded.payload.deserialize().unwrap();
         let original: Value = serde_json::from_str(m.payload.as_json().unwrap()).unwrap();
         prop_assert_eq!(v, original);
+    }
+
+    #[test]
+    fn counted_refs_encode_as_their_decimal_text(
+        m in prop_oneof![json_message(), binary_message()],
+        join_ref in proptest::option::of(any::<u64>()),
+        msg_ref in any::<u64>(),
+    ) {
+        // What every push, join, leave and heartbeat goes through: the
+        // frame must be the one `encode` writes for the refs' decimal text,
+        // byte for byte, in every format, escapes and binary included.
+        let refs = WireRefs { join_ref, msg_ref };
+        let as_text = Message {
+            join_ref: join_ref.map(|n| owned(n.to_string())),
+            msg_ref: Some(owned(msg_ref.to_string())),
+            ..m.clone()
+        };
+        for serializer in [&V2Serializer as &dyn Serializer, &V1Serializer] {
+            let counted = serializer.encode_counted(refs, &m.topic, &m.event, &m.payload);
+            prop_assert_eq!(counted, serializer.encode(&as_text));
+        }
     }
 
     #[test]

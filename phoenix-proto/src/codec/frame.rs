@@ -284,6 +284,21 @@ impl<'a> ServerFrame<'a> {
     }
 }
 
+/// The refs of a frame the socket sends, as the numbers it counts: the
+/// socket writes them in decimal (`"12"`), and a [`Serializer`] can write
+/// the digits straight into the frame
+/// ([`Serializer::encode_counted`](super::Serializer::encode_counted)).
+///
+/// [`Serializer`]: super::Serializer
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WireRefs {
+    /// The channel's join ref; `None` for the socket's own frames
+    /// (heartbeats).
+    pub join_ref: Option<u64>,
+    /// The frame's own ref.
+    pub msg_ref: u64,
+}
+
 /// A whole WebSocket message the codec produced, ready to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WireMessage {

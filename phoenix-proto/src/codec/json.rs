@@ -107,14 +107,24 @@ pub(crate) fn is_plain(s: &str) -> bool {
 
 /// Appends `s` as a JSON string literal, escaping exactly what
 /// `JSON.stringify` escapes, so frames match the official client byte for byte.
+/// Inlined: topics, events and refs almost never need escaping, and the
+/// plain case is one scan and one copy.
+#[inline]
 pub(crate) fn push_json_str(out: &mut String, s: &str) {
-    out.push('"');
-    // Topics, events and refs almost never need escaping: one scan, one copy.
     if is_plain(s) {
+        out.push('"');
         out.push_str(s);
         out.push('"');
-        return;
+    } else {
+        push_escaped(out, s);
     }
+}
+
+/// [`push_json_str`] for a string that needs escapes; kept out of line so
+/// the plain case stays small where it is inlined.
+#[cold]
+fn push_escaped(out: &mut String, s: &str) {
+    out.push('"');
     let mut start = 0;
     for (i, b) in s.bytes().enumerate() {
         let escape: Option<&str> = match b {
@@ -141,6 +151,94 @@ pub(crate) fn push_json_str(out: &mut String, s: &str) {
     }
     out.push_str(s.get(start..).unwrap_or_default());
     out.push('"');
+}
+
+/// A number written in decimal on the stack, as text: the refs of a
+/// [`Serializer`](super::Serializer) that takes them as text, with no
+/// allocation.
+#[derive(Clone, Copy)]
+pub(crate) struct Decimal {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl Decimal {
+    pub(crate) fn of(mut n: u64) -> Decimal {
+        // u64::MAX has 20 digits.
+        let mut digits = Decimal {
+            buf: [b'0'; 20],
+            start: 20,
+        };
+        loop {
+            digits.start -= 1;
+            if let Some(slot) = digits.buf.get_mut(digits.start) {
+                // n % 10 < 10, so the cast keeps the value.
+                *slot = b'0' + (n % 10) as u8;
+            }
+            n /= 10;
+            if n == 0 || digits.start == 0 {
+                return digits;
+            }
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        let digits = self.buf.get(self.start..).unwrap_or_default();
+        // Only ASCII digits were written.
+        std::str::from_utf8(digits).unwrap_or_default()
+    }
+}
+
+/// How many decimal digits `n` has.
+pub(crate) fn decimal_len(n: u64) -> usize {
+    // ilog10 of a u64 is at most 19, so the cast keeps the value.
+    n.checked_ilog10().map_or(1, |log| log as usize + 1)
+}
+
+/// Appends a frame's two refs, each in decimal between quotes and the
+/// join ref `null` when there is none: `"1","12"`. They are written on the
+/// stack and checked as text once: refs go into every frame, and pushing
+/// their digits one `char` at a time cost twice as much.
+pub(crate) fn push_quoted_refs(out: &mut String, join_ref: Option<u64>, msg_ref: u64) {
+    // Two refs of at most 20 digits each, four quotes and a comma.
+    let mut buf = [0u8; 45];
+    let mut end = buf.len();
+    write_quoted(&mut buf, &mut end, msg_ref);
+    prepend(&mut buf, &mut end, b',');
+    match join_ref {
+        Some(n) => write_quoted(&mut buf, &mut end, n),
+        None => {
+            for &b in b"llun" {
+                prepend(&mut buf, &mut end, b);
+            }
+        }
+    }
+    // Only ASCII digits, quotes, commas and `null` were written.
+    out.push_str(std::str::from_utf8(buf.get(end..).unwrap_or_default()).unwrap_or_default());
+}
+
+/// Writes `n` in decimal between quotes just before `end`, moving it back.
+fn write_quoted(buf: &mut [u8], end: &mut usize, mut n: u64) {
+    prepend(buf, end, b'"');
+    loop {
+        // n % 10 < 10, so the cast keeps the value.
+        prepend(buf, end, b'0' + (n % 10) as u8);
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    prepend(buf, end, b'"');
+}
+
+/// Writes `b` just before `end`, moving it back; does nothing at the start.
+fn prepend(buf: &mut [u8], end: &mut usize, b: u8) {
+    if let Some(at) = end.checked_sub(1) {
+        if let Some(slot) = buf.get_mut(at) {
+            *slot = b;
+            *end = at;
+        }
+    }
 }
 
 /// A lowercase hex digit for a nibble.
@@ -206,6 +304,20 @@ mod tests {
         let mut out = String::new();
         push_json_str(&mut out, s);
         out
+    }
+
+    #[test]
+    fn numbers_are_written_in_decimal() {
+        for n in [0, 1, 9, 10, 99, 100, 12_345, u64::MAX - 1, u64::MAX] {
+            assert_eq!(Decimal::of(n).as_str(), n.to_string());
+            let mut out = String::from("x");
+            push_quoted_refs(&mut out, Some(n), u64::MAX - n);
+            assert_eq!(out, format!("x\"{n}\",\"{}\"", u64::MAX - n));
+            out.clear();
+            push_quoted_refs(&mut out, None, n);
+            assert_eq!(out, format!("null,\"{n}\""));
+            assert_eq!(decimal_len(n), n.to_string().len());
+        }
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub use binary::{
 pub use error::{DecodeError, EncodeError, Field};
 pub use frame::{
     HEARTBEAT, Message, PHOENIX_TOPIC, PHX_CLOSE, PHX_ERROR, PHX_JOIN, PHX_LEAVE, PHX_REPLY,
-    Payload, Reply, ServerFrame, WireMessage, WireRef,
+    Payload, Reply, ServerFrame, WireMessage, WireRef, WireRefs,
 };
 pub(crate) use json::hex_digit;
 pub use raw_json::RawJson;

@@ -1,11 +1,13 @@
 //! The [`Serializer`] abstraction: how messages become WebSocket messages.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use super::binary::{decode_server_binary, encode_client_binary};
 use super::error::{DecodeError, EncodeError};
-use super::frame::{Message, ServerFrame, WireMessage, WireRef};
-use super::text::{decode_server_text, encode_message_text};
+use super::frame::{Message, Payload, ServerFrame, WireMessage, WireRef, WireRefs};
+use super::json::Decimal;
+use super::text::{decode_server_text, encode_counted_text, encode_message_text};
 use super::v1::{decode_server_v1, encode_client_v1};
 
 /// Turns client messages into WebSocket messages and server messages into
@@ -24,11 +26,49 @@ pub trait Serializer: fmt::Debug + Send + Sync + 'static {
     /// An [`EncodeError`] when the message cannot be expressed in this format.
     fn encode(&self, message: &Message<'_>) -> Result<WireMessage, EncodeError>;
 
+    /// Encodes a message the socket sends with its own refs, given as
+    /// numbers: every push, join, leave and heartbeat goes through here.
+    /// The default writes the refs in decimal and calls
+    /// [`encode`](Self::encode); [`V2Serializer`] writes the digits straight
+    /// into the frame.
+    ///
+    /// # Errors
+    /// An [`EncodeError`] when the message cannot be expressed in this format.
+    fn encode_counted(
+        &self,
+        refs: WireRefs,
+        topic: &str,
+        event: &str,
+        payload: &Payload<'_>,
+    ) -> Result<WireMessage, EncodeError> {
+        with_decimal_refs(refs, topic, event, payload, |message| self.encode(message))
+    }
+
     /// Decodes a message the server sent.
     ///
     /// # Errors
     /// A [`DecodeError`] that says what is wrong with the input.
     fn decode<'a>(&self, wire: WireRef<'a>) -> Result<ServerFrame<'a>, DecodeError>;
+}
+
+/// Calls `encode` with the message `refs` (written in decimal on the
+/// stack), `topic`, `event` and `payload` make.
+fn with_decimal_refs<R>(
+    refs: WireRefs,
+    topic: &str,
+    event: &str,
+    payload: &Payload<'_>,
+    encode: impl FnOnce(&Message<'_>) -> R,
+) -> R {
+    let join_ref = refs.join_ref.map(Decimal::of);
+    let msg_ref = Decimal::of(refs.msg_ref);
+    encode(&Message {
+        join_ref: join_ref.as_ref().map(|d| Cow::Borrowed(d.as_str())),
+        msg_ref: Some(Cow::Borrowed(msg_ref.as_str())),
+        topic: Cow::Borrowed(topic),
+        event: Cow::Borrowed(event),
+        payload: payload.borrowed(),
+    })
 }
 
 /// Protocol 2.0.0: JSON arrays for JSON payloads, binary frames for binary
@@ -46,6 +86,21 @@ impl Serializer for V2Serializer {
             encode_client_binary(message).map(WireMessage::Binary)
         } else {
             encode_message_text(message).map(WireMessage::Text)
+        }
+    }
+
+    fn encode_counted(
+        &self,
+        refs: WireRefs,
+        topic: &str,
+        event: &str,
+        payload: &Payload<'_>,
+    ) -> Result<WireMessage, EncodeError> {
+        if payload.is_binary() {
+            with_decimal_refs(refs, topic, event, payload, encode_client_binary)
+                .map(WireMessage::Binary)
+        } else {
+            encode_counted_text(refs, topic, event, payload).map(WireMessage::Text)
         }
     }
 

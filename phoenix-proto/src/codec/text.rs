@@ -12,10 +12,10 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde_json::value::RawValue;
 
 use super::error::{DecodeError, EncodeError, Field};
-use super::frame::{Message, PHX_REPLY, Payload, Reply, ServerFrame};
+use super::frame::{Message, PHX_REPLY, Payload, Reply, ServerFrame, WireRefs};
 use super::json::{
-    CowStr, is_plain, json_kind, object_members, push_json_opt, push_json_str, ref_field,
-    string_field,
+    CowStr, decimal_len, is_plain, json_kind, object_members, push_json_opt, push_json_str,
+    push_quoted_refs, ref_field, string_field,
 };
 use super::json_check::{next_special, skip_ws, value_extent};
 use super::raw_json::RawJson;
@@ -516,34 +516,60 @@ fn json_payload<'p>(payload: &'p Payload<'_>) -> Result<&'p str, EncodeError> {
 /// [`encode_client_binary`](super::encode_client_binary)).
 pub fn encode_message_text(message: &Message<'_>) -> Result<String, EncodeError> {
     let payload = json_payload(&message.payload)?;
+    let (topic, event) = (&*message.topic, &*message.event);
     let join_ref = message.join_ref.as_deref();
     let msg_ref = message.msg_ref.as_deref();
-    let (topic, event) = (&*message.topic, &*message.event);
-    // The exact length when nothing needs escaping (the usual case): a
-    // `String` with spare room costs tungstenite an extra allocation when
-    // it takes the frame (`Bytes::from` of a `Vec` whose length is not its
-    // capacity allocates a shared header). Escapes only grow the string.
     let quoted = |s: Option<&str>| s.map_or(4, |s| s.len() + 2);
-    let len = 6
-        + quoted(join_ref)
-        + quoted(msg_ref)
-        + quoted(Some(topic))
-        + quoted(Some(event))
-        + payload.len();
-    let mut out = String::with_capacity(len);
-    out.push('[');
+    let mut out = frame_buffer(quoted(join_ref) + quoted(msg_ref), topic, event, payload);
     push_json_opt(&mut out, join_ref);
     out.push(',');
     push_json_opt(&mut out, msg_ref);
+    push_frame_tail(&mut out, topic, event, payload);
+    Ok(out)
+}
+
+/// [`encode_message_text`] for a frame with the socket's own refs: their
+/// digits go straight into the frame, with no text to build first.
+///
+/// # Errors
+/// [`EncodeError::BinaryNotSupported`] when the payload is binary.
+pub(crate) fn encode_counted_text(
+    refs: WireRefs,
+    topic: &str,
+    event: &str,
+    payload: &Payload<'_>,
+) -> Result<String, EncodeError> {
+    let payload = json_payload(payload)?;
+    let quoted = |n: u64| decimal_len(n) + 2;
+    let refs_len = refs.join_ref.map_or(4, quoted) + quoted(refs.msg_ref);
+    let mut out = frame_buffer(refs_len, topic, event, payload);
+    push_quoted_refs(&mut out, refs.join_ref, refs.msg_ref);
+    push_frame_tail(&mut out, topic, event, payload);
+    Ok(out)
+}
+
+/// The buffer of a v2 text frame, holding its opening `[`, given the
+/// length of its two refs as written: the exact length when nothing needs
+/// escaping (the usual case). A `String` with spare room costs tungstenite
+/// an extra allocation when it takes the frame (`Bytes::from` of a `Vec`
+/// whose length is not its capacity allocates a shared header); escapes
+/// only grow the string.
+fn frame_buffer(refs_len: usize, topic: &str, event: &str, payload: &str) -> String {
+    let len = 6 + refs_len + topic.len() + 2 + event.len() + 2 + payload.len();
+    let mut out = String::with_capacity(len);
+    out.push('[');
+    out
+}
+
+/// The rest of a v2 text frame after its refs: `,topic,event,payload]`.
+fn push_frame_tail(out: &mut String, topic: &str, event: &str, payload: &str) {
     out.push(',');
-    push_json_str(&mut out, topic);
+    push_json_str(out, topic);
     out.push(',');
-    push_json_str(&mut out, event);
+    push_json_str(out, event);
     out.push(',');
     out.push_str(payload);
     out.push(']');
-    debug_assert!(out.len() >= len, "escapes only add");
-    Ok(out)
 }
 
 /// Encodes a reply as a v2 text frame, the way Phoenix's serializer prints

@@ -2,11 +2,10 @@
 //! their lives: refs, joins, rejoins, push outcomes, lost connections,
 //! heartbeats.
 
-use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use crate::codec::{
-    EncodeError, HEARTBEAT, Message, PHOENIX_TOPIC, PHX_JOIN, PHX_LEAVE, Payload, WireMessage,
+    EncodeError, HEARTBEAT, PHOENIX_TOPIC, PHX_JOIN, PHX_LEAVE, Payload, WireMessage, WireRefs,
 };
 
 use crate::client::channel::ChannelState;
@@ -395,8 +394,8 @@ impl Socket {
     }
 }
 
-/// Encodes one outgoing frame with the configured serializer; the refs are
-/// written on the stack.
+/// Encodes one outgoing frame with the configured serializer; the refs go
+/// to it as numbers.
 fn encode(
     config: &Config,
     join_ref: Option<JoinRef>,
@@ -405,14 +404,11 @@ fn encode(
     event: &str,
     payload: &Payload<'_>,
 ) -> Result<WireMessage, EncodeError> {
-    let join_digits = join_ref.map(JoinRef::digits);
-    let msg_digits = msg_ref.digits();
-    let message = Message {
-        join_ref: join_digits.as_ref().map(|d| Cow::Borrowed(d.as_str())),
-        msg_ref: Some(Cow::Borrowed(msg_digits.as_str())),
-        topic: Cow::Borrowed(topic),
-        event: Cow::Borrowed(event),
-        payload: payload.borrowed(),
+    let refs = WireRefs {
+        join_ref: join_ref.map(JoinRef::number),
+        msg_ref: msg_ref.number(),
     };
-    config.serializer.encode(&message)
+    config
+        .serializer
+        .encode_counted(refs, topic, event, payload)
 }
