@@ -196,49 +196,23 @@ pub(crate) fn decimal_len(n: u64) -> usize {
 }
 
 /// Appends a frame's two refs, each in decimal between quotes and the
-/// join ref `null` when there is none: `"1","12"`. They are written on the
-/// stack and checked as text once: refs go into every frame, and pushing
-/// their digits one `char` at a time cost twice as much.
+/// join ref `null` when there is none: `"1","12"`. Refs go into every
+/// frame: `itoa` writes them with no `fmt` call and no text to check
+/// (writing the digits one `char` at a time, or checking them as UTF-8
+/// once, cost about 300 instructions a frame; callgrind, BENCHMARKS.md
+/// item 28).
 pub(crate) fn push_quoted_refs(out: &mut String, join_ref: Option<u64>, msg_ref: u64) {
-    // Two refs of at most 20 digits each, four quotes and a comma.
-    let mut buf = [0u8; 45];
-    let mut end = buf.len();
-    write_quoted(&mut buf, &mut end, msg_ref);
-    prepend(&mut buf, &mut end, b',');
+    let mut digits = itoa::Buffer::new();
     match join_ref {
-        Some(n) => write_quoted(&mut buf, &mut end, n),
-        None => {
-            for &b in b"llun" {
-                prepend(&mut buf, &mut end, b);
-            }
+        Some(n) => {
+            out.push('"');
+            out.push_str(digits.format(n));
+            out.push_str("\",\"");
         }
+        None => out.push_str("null,\""),
     }
-    // Only ASCII digits, quotes, commas and `null` were written.
-    out.push_str(std::str::from_utf8(buf.get(end..).unwrap_or_default()).unwrap_or_default());
-}
-
-/// Writes `n` in decimal between quotes just before `end`, moving it back.
-fn write_quoted(buf: &mut [u8], end: &mut usize, mut n: u64) {
-    prepend(buf, end, b'"');
-    loop {
-        // n % 10 < 10, so the cast keeps the value.
-        prepend(buf, end, b'0' + (n % 10) as u8);
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    prepend(buf, end, b'"');
-}
-
-/// Writes `b` just before `end`, moving it back; does nothing at the start.
-fn prepend(buf: &mut [u8], end: &mut usize, b: u8) {
-    if let Some(at) = end.checked_sub(1) {
-        if let Some(slot) = buf.get_mut(at) {
-            *slot = b;
-            *end = at;
-        }
-    }
+    out.push_str(digits.format(msg_ref));
+    out.push('"');
 }
 
 /// A lowercase hex digit for a nibble.
