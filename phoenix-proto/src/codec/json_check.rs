@@ -29,6 +29,7 @@ pub(crate) fn value_extent(text: &str) -> Option<Range<usize>> {
 }
 
 /// The first byte at or after `at` that is not JSON whitespace.
+#[inline]
 pub(crate) fn skip_ws(bytes: &[u8], mut at: usize) -> usize {
     while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(at) {
         at += 1;
@@ -184,6 +185,7 @@ const HIGHS: u64 = 0x8080_8080_8080_8080;
 /// character, as their high bits (the classic "has a zero byte" and "has a
 /// byte less than n" tests). A borrow can only mark bytes above a marked
 /// one, so the lowest mark is always exact.
+#[inline]
 fn specials(word: u64) -> u64 {
     let quote = word ^ (ONES * u64::from(b'"'));
     let backslash = word ^ (ONES * u64::from(b'\\'));
@@ -196,6 +198,7 @@ fn specials(word: u64) -> u64 {
 /// The first quote, backslash or control character at or after `at`,
 /// eight bytes at a time (little-endian words: the lowest mark is the
 /// first byte).
+#[inline]
 pub(crate) fn next_special(bytes: &[u8], mut at: usize) -> Option<usize> {
     while let Some(chunk) = bytes.get(at..at + 8) {
         let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).ok()?);

@@ -260,6 +260,7 @@ impl<'a> Head<'a> {
 
 /// `null`, or a string with no escapes and no control characters (which is
 /// then exactly the text between its quotes), starting at `at`.
+#[inline]
 fn fast_head(text: &str, at: usize) -> Option<(Head<'_>, usize)> {
     let bytes = text.as_bytes();
     match bytes.get(at)? {
@@ -268,11 +269,23 @@ fn fast_head(text: &str, at: usize) -> Option<(Head<'_>, usize)> {
             let start = at + 1;
             // Eight bytes at a time: scanning byte by byte was the hottest
             // loop of decoding (perf annotate of the receive benchmark).
-            let end = next_special(bytes, start)?;
+            let end = string_end(bytes, start)?;
             (bytes.get(end) == Some(&b'"')).then_some((Head::Str(text.get(start..end)?), end + 1))
         }
         _ => None,
     }
+}
+
+/// Where the plain string that starts at `start` may end: [`next_special`]
+/// as a call of its own. Inlined into [`fast_split`] four times it cost
+/// about 50 instructions a frame more than the call (callgrind of the
+/// receive benchmark, BENCHMARKS.md item 28); [`skip_string`]'s copy stays
+/// inlined.
+///
+/// [`skip_string`]: super::json_check
+#[inline(never)]
+fn string_end(bytes: &[u8], start: usize) -> Option<usize> {
+    next_special(bytes, start)
 }
 
 /// The fast path for the frames real servers send: five elements, refs
