@@ -279,10 +279,8 @@ fn fast_head(text: &str, at: usize) -> Option<(Head<'_>, usize)> {
 /// Where the plain string that starts at `start` may end: [`next_special`]
 /// as a call of its own. Inlined into [`fast_split`] four times it cost
 /// about 50 instructions a frame more than the call (callgrind of the
-/// receive benchmark, BENCHMARKS.md item 28); [`skip_string`]'s copy stays
-/// inlined.
-///
-/// [`skip_string`]: super::json_check
+/// receive benchmark, BENCHMARKS.md item 28); the copy in the JSON check's
+/// `skip_string` stays inlined.
 #[inline(never)]
 fn string_end(bytes: &[u8], start: usize) -> Option<usize> {
     next_special(bytes, start)
