@@ -44,6 +44,7 @@ impl<T> Default for Outbox<T> {
 
 impl<T> Outbox<T> {
     /// Queues `item` last.
+    #[inline]
     pub(crate) fn push_back(&mut self, item: T) {
         if self.items.capacity() == 0 {
             // One slot first (std would take four): a quiet socket queues
