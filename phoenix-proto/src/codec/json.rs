@@ -153,42 +153,6 @@ fn push_escaped(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// A number written in decimal on the stack, as text: the refs of a
-/// [`Serializer`](super::Serializer) that takes them as text, with no
-/// allocation.
-#[derive(Clone, Copy)]
-pub(crate) struct Decimal {
-    buf: [u8; 20],
-    start: usize,
-}
-
-impl Decimal {
-    pub(crate) fn of(mut n: u64) -> Decimal {
-        // u64::MAX has 20 digits.
-        let mut digits = Decimal {
-            buf: [b'0'; 20],
-            start: 20,
-        };
-        loop {
-            digits.start -= 1;
-            if let Some(slot) = digits.buf.get_mut(digits.start) {
-                // n % 10 < 10, so the cast keeps the value.
-                *slot = b'0' + (n % 10) as u8;
-            }
-            n /= 10;
-            if n == 0 || digits.start == 0 {
-                return digits;
-            }
-        }
-    }
-
-    pub(crate) fn as_str(&self) -> &str {
-        let digits = self.buf.get(self.start..).unwrap_or_default();
-        // Only ASCII digits were written.
-        std::str::from_utf8(digits).unwrap_or_default()
-    }
-}
-
 /// How many decimal digits `n` has.
 pub(crate) fn decimal_len(n: u64) -> usize {
     // ilog10 of a u64 is at most 19, so the cast keeps the value.
@@ -283,7 +247,6 @@ mod tests {
     #[test]
     fn numbers_are_written_in_decimal() {
         for n in [0, 1, 9, 10, 99, 100, 12_345, u64::MAX - 1, u64::MAX] {
-            assert_eq!(Decimal::of(n).as_str(), n.to_string());
             let mut out = String::from("x");
             push_quoted_refs(&mut out, Some(n), u64::MAX - n);
             assert_eq!(out, format!("x\"{n}\",\"{}\"", u64::MAX - n));

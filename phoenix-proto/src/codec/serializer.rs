@@ -6,7 +6,6 @@ use std::fmt;
 use super::binary::{decode_server_binary, encode_client_binary};
 use super::error::{DecodeError, EncodeError};
 use super::frame::{Message, Payload, ServerFrame, WireMessage, WireRef, WireRefs};
-use super::json::Decimal;
 use super::text::{decode_server_text, encode_counted_text, encode_message_text};
 use super::v1::{decode_server_v1, encode_client_v1};
 
@@ -52,7 +51,7 @@ pub trait Serializer: fmt::Debug + Send + Sync + 'static {
 }
 
 /// Calls `encode` with the message `refs` (written in decimal on the
-/// stack), `topic`, `event` and `payload` make.
+/// stack by `itoa`), `topic`, `event` and `payload` make.
 fn with_decimal_refs<R>(
     refs: WireRefs,
     topic: &str,
@@ -60,11 +59,11 @@ fn with_decimal_refs<R>(
     payload: &Payload<'_>,
     encode: impl FnOnce(&Message<'_>) -> R,
 ) -> R {
-    let join_ref = refs.join_ref.map(Decimal::of);
-    let msg_ref = Decimal::of(refs.msg_ref);
+    let (mut join_digits, mut msg_digits) = (itoa::Buffer::new(), itoa::Buffer::new());
+    let join_ref = refs.join_ref.map(|n| join_digits.format(n));
     encode(&Message {
-        join_ref: join_ref.as_ref().map(|d| Cow::Borrowed(d.as_str())),
-        msg_ref: Some(Cow::Borrowed(msg_ref.as_str())),
+        join_ref: join_ref.map(Cow::Borrowed),
+        msg_ref: Some(Cow::Borrowed(msg_digits.format(refs.msg_ref))),
         topic: Cow::Borrowed(topic),
         event: Cow::Borrowed(event),
         payload: payload.borrowed(),
