@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 
 use super::client::Shared;
 use super::error::{JoinError, LeaveError, PushError};
+use super::event_text::EventText;
 use super::events::{ChannelEvent, EventReceiver, event_queue};
 use super::message::{ChannelLink, Command, Inbox, Request};
 use super::presence::{PresenceHandle, PresenceShared};
@@ -315,7 +316,7 @@ impl Channel {
         let (tx, rx) = oneshot::channel();
         let request = Request::Push {
             channel,
-            event: event.to_owned(),
+            event: EventText::new(event),
             payload,
             timeout,
             done: Some(tx),
@@ -338,7 +339,7 @@ impl Channel {
             .socket
             .send(Request::Push {
                 channel,
-                event: event.to_owned(),
+                event: EventText::new(event),
                 payload,
                 timeout: None,
                 done: None,

@@ -4,7 +4,7 @@
 use crate::client::Name;
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::TryRecvError;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context as TaskContext, Poll};
@@ -61,6 +61,7 @@ pub(crate) fn event_queue(capacity: usize, room: Arc<AtomicWaker>) -> (EventSend
         // capacity is enforced by `try_send`, and only the last event of a
         // socket that stops (`Closed(SocketStopped)`) may go beyond it.
         queue: Mutex::new(VecDeque::new()),
+        held: AtomicUsize::new(0),
         closed: AtomicBool::new(false),
         reader: AtomicWaker::new(),
     });
@@ -68,9 +69,14 @@ pub(crate) fn event_queue(capacity: usize, room: Arc<AtomicWaker>) -> (EventSend
         EventSender {
             shared: shared.clone(),
             capacity: capacity.max(1),
-            unwoken: AtomicBool::new(false),
+            staged: VecDeque::new(),
+            known_room: 0,
         },
-        EventReceiver { shared, room },
+        EventReceiver {
+            shared,
+            batch: VecDeque::new(),
+            room,
+        },
     )
 }
 
@@ -80,6 +86,10 @@ const KEEP_SLOTS: usize = 16;
 
 struct Shared {
     queue: Mutex<VecDeque<ChannelEvent>>,
+    /// How many events the reader took out in its last batch and has not
+    /// handed to the application yet: they still count against the
+    /// capacity. Written by the reader only.
+    held: AtomicUsize,
     /// Set by either side: the router closed the stream, or the reader is
     /// gone.
     closed: AtomicBool,
@@ -91,15 +101,6 @@ impl Shared {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn pop(&self) -> Option<ChannelEvent> {
-        let mut queue = self.queue();
-        let event = queue.pop_front();
-        if queue.is_empty() && queue.capacity() > KEEP_SLOTS {
-            queue.shrink_to(KEEP_SLOTS);
-        }
-        event
-    }
-
     fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.reader.wake();
@@ -107,17 +108,24 @@ impl Shared {
 }
 
 /// The router's side of a channel's queue.
+///
+/// Events are staged here, with no lock, and go into the shared queue
+/// together at [`flush`](Self::flush), when the loop has handled what it
+/// read: one lock and one wake-up per batch instead of a lock per event.
 pub(crate) struct EventSender {
     shared: Arc<Shared>,
     capacity: usize,
-    /// Something was queued since the reader was last woken.
-    unwoken: AtomicBool,
+    /// Events not handed to the shared queue yet.
+    staged: VecDeque<ChannelEvent>,
+    /// Room known to be free without looking: never more than there is
+    /// (the reader only ever makes more), looked up again when it runs out.
+    known_room: usize,
 }
 
 impl fmt::Debug for EventSender {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventSender")
-            .field("queued", &self.shared.queue().len())
+            .field("queued", &(self.shared.queue().len() + self.staged.len()))
             .field("capacity", &self.capacity)
             .finish()
     }
@@ -130,50 +138,71 @@ pub(crate) enum Refused {
 }
 
 impl EventSender {
-    /// Queues an event; the reader is woken by the next
+    /// Queues an event; the reader sees it, and is woken, at the next
     /// [`flush`](Self::flush).
-    pub(crate) fn try_send(&self, event: ChannelEvent) -> Result<(), Refused> {
+    #[inline]
+    pub(crate) fn try_send(&mut self, event: ChannelEvent) -> Result<(), Refused> {
         if self.is_closed() {
             return Err(Refused::Closed);
         }
-        let mut queue = self.shared.queue();
-        if queue.len() >= self.capacity {
-            return Err(Refused::Full(event));
+        if self.known_room == 0 {
+            self.known_room = self.room();
+            if self.known_room == 0 {
+                return Err(Refused::Full(event));
+            }
         }
-        queue.push_back(event);
-        drop(queue);
-        self.unwoken.store(true, Ordering::Relaxed);
+        self.known_room -= 1;
+        self.staged.push_back(event);
         Ok(())
     }
 
-    /// Wakes the reader if anything was queued since the last wake-up.
-    pub(crate) fn flush(&self) {
-        if self.unwoken.swap(false, Ordering::Relaxed) {
-            self.shared.reader.wake();
+    /// Hands what was staged to the reader and wakes it.
+    pub(crate) fn flush(&mut self) {
+        if self.staged.is_empty() {
+            return;
         }
+        if self.is_closed() {
+            // Nobody reads any more.
+            self.staged.clear();
+        } else {
+            let mut queue = self.shared.queue();
+            if queue.is_empty() {
+                // The reader has caught up: the staged buffer becomes the
+                // queue, with no copy.
+                std::mem::swap(&mut *queue, &mut self.staged);
+            } else {
+                queue.append(&mut self.staged);
+            }
+        }
+        if self.staged.capacity() > KEEP_SLOTS {
+            self.staged.shrink_to(KEEP_SLOTS);
+        }
+        self.shared.reader.wake();
     }
 
     /// The last event of all, even into a full queue; the stream ends
     /// after it.
-    pub(crate) fn send_last(&self, event: ChannelEvent) {
+    pub(crate) fn send_last(&mut self, event: ChannelEvent) {
         if !self.is_closed() {
-            self.shared.queue().push_back(event);
+            self.staged.push_back(event);
         }
         self.close();
     }
 
     /// How many more events fit now.
     pub(crate) fn room(&self) -> usize {
-        self.capacity.saturating_sub(self.shared.queue().len())
+        let queued = self.shared.queue().len() + self.staged.len();
+        self.capacity
+            .saturating_sub(queued + self.shared.held.load(Ordering::Acquire))
     }
 
     pub(crate) fn is_closed(&self) -> bool {
         self.shared.closed.load(Ordering::Acquire)
     }
 
-    /// Ends the stream once what is queued has been read.
-    pub(crate) fn close(&self) {
-        self.unwoken.store(false, Ordering::Relaxed);
+    /// Ends the stream once what is queued (and staged) has been read.
+    pub(crate) fn close(&mut self) {
+        self.flush();
         self.shared.close();
     }
 }
@@ -185,8 +214,14 @@ impl Drop for EventSender {
 }
 
 /// The application's side of a channel's queue.
+///
+/// It takes everything queued in one go (one lock, one wake-up of the
+/// loop per batch instead of per event) and hands the batch out from
+/// `batch`; the batch counts against the capacity until its last event is
+/// taken.
 pub(crate) struct EventReceiver {
     shared: Arc<Shared>,
+    batch: VecDeque<ChannelEvent>,
     room: Arc<AtomicWaker>,
 }
 
@@ -200,23 +235,54 @@ impl fmt::Debug for EventReceiver {
 
 impl EventReceiver {
     pub(crate) fn len(&self) -> usize {
-        self.shared.queue().len()
+        self.shared.queue().len() + self.batch.len()
     }
 
     /// The next event, `None` when none is queued; `closed` says whether
     /// none will come.
     fn take(&mut self) -> (Option<ChannelEvent>, bool) {
-        if let Some(event) = self.shared.pop() {
-            self.room.wake();
+        if let Some(event) = self.next_in_batch() {
             return (Some(event), false);
         }
-        if !self.shared.closed.load(Ordering::Acquire) {
-            return (None, false);
+        // Read before the queue: what was queued before a close (the last
+        // event goes in first) is then still found and delivered.
+        let closed = self.shared.closed.load(Ordering::Acquire);
+        if self.refill() {
+            return (self.next_in_batch(), false);
         }
-        // Closed: what was queued before the close is still delivered.
-        let event = self.shared.pop();
-        let closed = event.is_none();
-        (event, closed)
+        (None, closed)
+    }
+
+    /// The next event of the batch taken last; once it is the last one,
+    /// the batch's slots are free again and the loop is told.
+    #[inline]
+    fn next_in_batch(&mut self) -> Option<ChannelEvent> {
+        let event = self.batch.pop_front()?;
+        if self.batch.is_empty() {
+            self.shared.held.store(0, Ordering::Release);
+            self.room.wake();
+        }
+        Some(event)
+    }
+
+    /// Takes everything queued into the (empty) batch; `false` when nothing
+    /// was, and then both buffers give back what a burst left them.
+    fn refill(&mut self) -> bool {
+        let mut queue = self.shared.queue();
+        if queue.is_empty() {
+            if queue.capacity() > KEEP_SLOTS {
+                queue.shrink_to(KEEP_SLOTS);
+            }
+            drop(queue);
+            if self.batch.capacity() > KEEP_SLOTS {
+                self.batch.shrink_to(KEEP_SLOTS);
+            }
+            return false;
+        }
+        self.shared.held.store(queue.len(), Ordering::Release);
+        // The batch is empty: the queue carries on in its buffer.
+        std::mem::swap(&mut *queue, &mut self.batch);
+        true
     }
 
     pub(crate) fn try_recv(&mut self) -> Result<ChannelEvent, TryRecvError> {
@@ -269,12 +335,14 @@ mod tests {
 
     #[test]
     fn events_come_in_order_up_to_the_capacity() {
-        let (tx, mut rx) = queue(3);
+        let (mut tx, mut rx) = queue(3);
         for n in 0..3 {
             assert!(tx.try_send(message(n)).is_ok());
         }
         assert_eq!(tx.room(), 0);
         assert!(matches!(tx.try_send(message(3)), Err(Refused::Full(_))));
+        tx.flush();
+        assert_eq!(tx.room(), 0);
         for n in 0..3 {
             assert_eq!(rx.try_recv(), Ok(message(n)));
         }
@@ -283,8 +351,8 @@ mod tests {
     }
 
     #[test]
-    fn the_reader_is_woken_once_per_flush_not_per_event() {
-        let (tx, mut rx) = queue(100);
+    fn staged_events_are_seen_at_the_flush_and_the_reader_woken_once() {
+        let (mut tx, mut rx) = queue(100);
         let (wakes, waker) = counting_waker();
         let mut cx = TaskContext::from_waker(&waker);
         assert_eq!(rx.poll_recv(&mut cx), Poll::Pending);
@@ -292,6 +360,7 @@ mod tests {
             assert!(tx.try_send(message(n)).is_ok());
         }
         assert_eq!(wakes.get(), 0);
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
         tx.flush();
         tx.flush();
         assert_eq!(wakes.get(), 1);
@@ -302,8 +371,78 @@ mod tests {
     }
 
     #[test]
+    fn the_room_known_without_a_lock_is_looked_up_again_when_it_runs_out() {
+        let (mut tx, mut rx) = queue(2);
+        assert!(tx.try_send(message(0)).is_ok());
+        assert!(tx.try_send(message(1)).is_ok());
+        tx.flush();
+        assert!(matches!(tx.try_send(message(2)), Err(Refused::Full(_))));
+        assert_eq!(rx.try_recv(), Ok(message(0)));
+        assert_eq!(rx.try_recv(), Ok(message(1)));
+        // The reader made room since the sender last looked.
+        assert!(tx.try_send(message(2)).is_ok());
+        assert!(tx.try_send(message(3)).is_ok());
+        assert!(matches!(tx.try_send(message(4)), Err(Refused::Full(_))));
+        tx.flush();
+        assert_eq!(rx.try_recv(), Ok(message(2)));
+        assert_eq!(rx.try_recv(), Ok(message(3)));
+    }
+
+    #[test]
+    fn a_taken_batch_counts_against_the_capacity_until_its_last_event_is_taken() {
+        let room = Arc::new(AtomicWaker::new());
+        let (mut tx, mut rx) = event_queue(3, room.clone());
+        let (wakes, waker) = counting_waker();
+        room.register(&waker);
+        for n in 0..3 {
+            assert!(tx.try_send(message(n)).is_ok());
+        }
+        tx.flush();
+        // The reader takes all three in one go and hands out the first:
+        // the other two are still the application's to take.
+        assert_eq!(rx.try_recv(), Ok(message(0)));
+        assert_eq!(tx.room(), 0);
+        assert!(matches!(tx.try_send(message(9)), Err(Refused::Full(_))));
+        assert_eq!(wakes.get(), 0);
+        assert_eq!(rx.try_recv(), Ok(message(1)));
+        assert_eq!(tx.room(), 0);
+        // The last one frees all three slots, with one wake-up.
+        assert_eq!(rx.try_recv(), Ok(message(2)));
+        assert_eq!(tx.room(), 3);
+        assert_eq!(wakes.get(), 1);
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    }
+
+    #[test]
+    fn events_queued_while_a_batch_is_read_come_after_it() {
+        let (mut tx, mut rx) = queue(5);
+        assert!(tx.try_send(message(0)).is_ok());
+        assert!(tx.try_send(message(1)).is_ok());
+        tx.flush();
+        assert_eq!(rx.try_recv(), Ok(message(0)));
+        assert_eq!(rx.len(), 1);
+        // Three slots are free: the batch of two counts until its last
+        // event is taken.
+        assert_eq!(tx.room(), 3);
+        assert!(tx.try_send(message(2)).is_ok());
+        tx.flush();
+        assert!(tx.try_send(message(3)).is_ok());
+        assert!(tx.try_send(message(4)).is_ok());
+        assert!(matches!(tx.try_send(message(5)), Err(Refused::Full(_))));
+        // Closing flushes what was staged and still delivers the batch's
+        // rest, the queue and the last event, in order.
+        tx.send_last(message(6));
+        assert_eq!(rx.len(), 5);
+        for n in 1..=4 {
+            assert_eq!(rx.try_recv(), Ok(message(n)));
+        }
+        assert_eq!(rx.try_recv(), Ok(message(6)));
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    }
+
+    #[test]
     fn what_was_queued_before_the_close_is_still_read() {
-        let (tx, mut rx) = queue(1);
+        let (mut tx, mut rx) = queue(1);
         assert!(tx.try_send(message(1)).is_ok());
         // The last event goes in even past the capacity.
         tx.send_last(message(2));
@@ -321,26 +460,44 @@ mod tests {
 
     #[test]
     fn a_dropped_sender_ends_the_stream_and_a_dropped_reader_stops_the_sender() {
-        let (tx, mut rx) = queue(4);
+        let (mut tx, mut rx) = queue(4);
         assert!(tx.try_send(message(1)).is_ok());
+        // Staged and never flushed: dropping the sender still hands it over.
         drop(tx);
         assert_eq!(rx.try_recv(), Ok(message(1)));
         assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
 
-        let (tx, rx) = queue(4);
+        let (mut tx, rx) = queue(4);
         assert!(!tx.is_closed());
+        assert!(tx.try_send(message(1)).is_ok());
         drop(rx);
         assert!(tx.is_closed());
-        assert!(matches!(tx.try_send(message(1)), Err(Refused::Closed)));
+        assert!(matches!(tx.try_send(message(2)), Err(Refused::Closed)));
+        // What was staged for a reader that left is dropped, not queued.
+        tx.flush();
+        assert!(tx.staged.is_empty());
+        assert!(tx.shared.queue().is_empty());
     }
 
     #[test]
     fn a_queue_gives_its_slots_back_after_a_burst() {
-        let (tx, mut rx) = queue(1_000);
+        let (mut tx, mut rx) = queue(2_000);
         for n in 0..1_000 {
             assert!(tx.try_send(message(n)).is_ok());
         }
-        while rx.try_recv().is_ok() {}
+        tx.flush();
+        assert!(tx.staged.capacity() <= KEEP_SLOTS);
+        // A second burst before the first is read: appended, not swapped.
+        for n in 1_000..1_500 {
+            assert!(tx.try_send(message(n)).is_ok());
+        }
+        tx.flush();
+        assert!(tx.staged.capacity() <= KEEP_SLOTS);
+        for n in 0..1_500 {
+            assert_eq!(rx.try_recv(), Ok(message(n)));
+        }
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
         assert!(rx.shared.queue().capacity() <= KEEP_SLOTS);
+        assert!(rx.batch.capacity() <= KEEP_SLOTS);
     }
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use futures_channel::oneshot;
 
 use super::error::{JoinError, LeaveError, PingError, PushError};
+use super::event_text::EventText;
 use super::events::EventSender;
 use super::presence::PresenceShared;
 use super::queue::{QueueReceiver, QueueSender, Taken, queue};
@@ -276,7 +277,7 @@ pub(crate) enum Request {
     },
     Push {
         channel: ChannelId,
-        event: String,
+        event: EventText,
         payload: Payload<'static>,
         timeout: Option<Duration>,
         /// `None` for a cast: nobody waits for the outcome.

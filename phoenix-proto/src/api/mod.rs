@@ -122,6 +122,7 @@ mod channel;
 mod client;
 mod elastic;
 mod error;
+mod event_text;
 mod events;
 mod feed;
 mod handler_socket;

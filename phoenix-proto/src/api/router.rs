@@ -152,7 +152,7 @@ impl Router {
         for (waiter, outcome) in self.replies.drain(..) {
             let _ = waiter.send(Ok(outcome));
         }
-        for route in self.routes.values().chain(&self.draining) {
+        for route in self.routes.values_mut().chain(&mut self.draining) {
             route.events.flush();
         }
     }
@@ -235,6 +235,7 @@ impl Router {
                 );
             }
             Err(e) => {
+                let mut events = events;
                 events.close();
                 let _ = done.send(Err(JoinError::Rejected(e)));
             }
@@ -454,8 +455,8 @@ impl Handler for Router {
                 done,
             } => {
                 let pushed = match timeout {
-                    Some(t) => ctx.push_with_timeout(channel, &event, payload, t),
-                    None => ctx.push(channel, &event, payload),
+                    Some(t) => ctx.push_with_timeout(channel, event.as_str(), payload, t),
+                    None => ctx.push(channel, event.as_str(), payload),
                 };
                 match (pushed, done) {
                     (Ok(push), Some(done)) => {
