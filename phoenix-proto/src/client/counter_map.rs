@@ -174,7 +174,10 @@ impl<K: Counter, V> CounterMap<K, V> {
         Some(value)
     }
 
-    /// Drops the empty slots before the first live one.
+    /// Drops the empty slots before the first live one. Inlined: it runs
+    /// on every in-order removal, and when a change elsewhere left it out
+    /// of line it cost 14 instructions more a push (BENCHMARKS.md item 29).
+    #[inline]
     fn trim_front(&mut self) {
         while let Some(None) = self.window.front() {
             self.window.pop_front();
