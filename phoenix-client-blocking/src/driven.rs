@@ -63,7 +63,7 @@ pub(crate) struct Driven<H: Handler> {
     inbox: InboxReceiver<H>,
     transport: TransportOptions,
     span: Span,
-    report: oneshot::Sender<Stopped>,
+    report: Option<oneshot::Sender<Stopped>>,
     poller: Arc<Poller>,
     blocking: BlockingSteps,
     key: usize,
@@ -474,7 +474,9 @@ impl<H: Handler> Drive for Driven<H> {
         } = *self;
         drop(handler);
         drop(done);
-        let _ = report.send(stopped.clone());
+        if let Some(report) = report {
+            let _ = report.send(stopped.clone());
+        }
         stopped
     }
 }
@@ -503,7 +505,9 @@ pub(crate) fn run_here<H: Handler>(task: SocketTask<H>) -> Stopped {
             let stopped = stopped(format!("could not create the socket's poller: {e}"));
             // Nothing more is accepted; handles waiting on the socket learn it is gone.
             task.inbox.close();
-            let _ = task.stopped.send(stopped.clone());
+            if let Some(report) = task.stopped {
+                let _ = report.send(stopped.clone());
+            }
             return stopped;
         }
     };

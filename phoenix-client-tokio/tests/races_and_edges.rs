@@ -262,3 +262,27 @@ async fn disconnect_during_backoff_updates_the_status() {
     client.shutdown().await;
     server.shutdown().await;
 }
+
+/// `shutdown()` returns once the socket's loop has ended, which the status
+/// shows as `Stopped` (the loop drops the status's sender as it ends); a
+/// second `shutdown()`, from a clone of the client, returns at once.
+#[tokio::test]
+async fn shutdown_returns_once_the_status_is_stopped() {
+    let server = TestServer::start().await.unwrap();
+    let client = Builder::new(server.socket_url()).connect();
+    let channel = client.channel("echo:stopping", &json!({}));
+    tokio::time::timeout(PROMPT, channel.join())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(client.status().current(), Status::Connected);
+    tokio::time::timeout(PROMPT, client.shutdown())
+        .await
+        .expect("shutdown finished");
+    assert_eq!(client.status().current(), Status::Stopped);
+    let again = client.clone();
+    tokio::time::timeout(PROMPT, again.shutdown())
+        .await
+        .expect("a second shutdown returns at once");
+    server.shutdown().await;
+}

@@ -1,7 +1,7 @@
 //! Building a socket: where to connect, credentials, TLS, timers, buffers.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_channel::oneshot;
@@ -316,7 +316,6 @@ impl<R: Launch> Builder<R> {
         let (status_tx, status) = status_cell();
         let room = Arc::new(AtomicWaker::new());
         let news = SocketNews::new();
-        let (stopped_tx, stopped_rx) = oneshot::channel();
         let span = self.span();
         self.runtime.launch(SocketTask {
             core: Socket::new(self.config),
@@ -328,7 +327,7 @@ impl<R: Launch> Builder<R> {
             inbox: inbox_rx,
             transport: self.transport,
             span,
-            stopped: stopped_tx,
+            stopped: None,
         });
         Client::from_shared(Shared {
             inbox: inbox_tx,
@@ -336,7 +335,6 @@ impl<R: Launch> Builder<R> {
             status,
             room,
             news,
-            stopped: Mutex::new(Some(stopped_rx)),
         })
     }
 
@@ -367,7 +365,7 @@ impl<R: Launch> Builder<R> {
             inbox: inbox_rx,
             transport: self.transport,
             span,
-            stopped: stopped_tx,
+            stopped: Some(stopped_tx),
         };
         (task, HandlerSocket::new(inbox_tx, stopped_rx), self.runtime)
     }

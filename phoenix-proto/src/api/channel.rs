@@ -36,7 +36,8 @@ pub struct Reply {
 
 struct ChannelShared {
     link: Arc<ChannelLink>,
-    rx: Mutex<Option<EventReceiver>>,
+    /// Boxed, like [`ChannelLink::tx`]: taken by the first `events()`.
+    rx: Mutex<Option<Box<EventReceiver>>>,
     /// The socket, to leave the channel when the last handle goes.
     socket: Arc<Shared>,
 }
@@ -100,10 +101,10 @@ impl Channel {
             params,
             shared: Arc::new(ChannelShared {
                 link: Arc::new(ChannelLink {
-                    tx: Mutex::new(Some(tx)),
+                    tx: Mutex::new(Some(Box::new(tx))),
                     ..ChannelLink::default()
                 }),
-                rx: Mutex::new(Some(rx)),
+                rx: Mutex::new(Some(Box::new(rx))),
                 socket,
             }),
         }
@@ -119,7 +120,7 @@ impl Channel {
     /// message. While nobody has taken it (or after it is dropped) the
     /// channel's events are not queued.
     pub fn events(&self) -> Option<ChannelEvents> {
-        let rx = take(&self.shared.rx)?;
+        let rx = *take(&self.shared.rx)?;
         self.shared.link.subscribed.store(true, Ordering::Release);
         Some(ChannelEvents {
             rx,

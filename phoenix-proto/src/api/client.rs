@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_channel::oneshot;
@@ -16,7 +16,6 @@ use super::message::{Command, Inbox, InboxSender, Request};
 use super::router::Router;
 use super::socket_events::{SocketEvents, SocketNews};
 use super::status::{Status, StatusWatch};
-use crate::client::handler::Stopped;
 use crate::codec::{EncodeError, Payload};
 
 /// What every handle of one socket shares.
@@ -28,8 +27,6 @@ pub(crate) struct Shared {
     pub(crate) room: Arc<AtomicWaker>,
     /// Socket events and the last round trip, from the router.
     pub(crate) news: SocketNews,
-    /// Resolves when the socket's loop has ended.
-    pub(crate) stopped: Mutex<Option<oneshot::Receiver<Stopped>>>,
 }
 
 impl Shared {
@@ -179,14 +176,9 @@ impl<R> Client<R> {
         if self.shared.inbox.send(Inbox::Stop(tx)).await.is_ok() {
             let _ = rx.await;
         }
-        let stopped = self
-            .shared
-            .stopped
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(stopped) = stopped {
-            let _ = stopped.await;
-        }
+        // The loop drops the router (and with it the status's sender, which
+        // closes the status) as it ends.
+        let mut status = self.shared.status.clone();
+        let _ = status.wait_for(|_| false).await;
     }
 }

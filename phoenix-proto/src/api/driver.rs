@@ -82,7 +82,9 @@ pub fn run<R: Runtime, H: Handler>(runtime: R, task: SocketTask<H>) -> impl Futu
         inbox.close();
         drop(handler);
         drop(done);
-        let _ = stopped.send(reason);
+        if let Some(stopped) = stopped {
+            let _ = stopped.send(reason);
+        }
     }
 }
 

@@ -68,8 +68,8 @@ pub(crate) fn event_queue(capacity: usize, room: Arc<AtomicWaker>) -> (EventSend
     (
         EventSender {
             shared: shared.clone(),
-            capacity: capacity.max(1),
-            staged: VecDeque::new(),
+            staged: Vec::new(),
+            capacity: u32::try_from(capacity.max(1)).unwrap_or(u32::MAX),
             known_room: 0,
         },
         EventReceiver {
@@ -114,12 +114,12 @@ impl Shared {
 /// read: one lock and one wake-up per batch instead of a lock per event.
 pub(crate) struct EventSender {
     shared: Arc<Shared>,
-    capacity: usize,
     /// Events not handed to the shared queue yet.
-    staged: VecDeque<ChannelEvent>,
+    staged: Vec<ChannelEvent>,
+    capacity: u32,
     /// Room known to be free without looking: never more than there is
     /// (the reader only ever makes more), looked up again when it runs out.
-    known_room: usize,
+    known_room: u32,
 }
 
 impl fmt::Debug for EventSender {
@@ -146,13 +146,14 @@ impl EventSender {
             return Err(Refused::Closed);
         }
         if self.known_room == 0 {
-            self.known_room = self.room();
+            // `room()` is at most `capacity`, a `u32`.
+            self.known_room = u32::try_from(self.room()).unwrap_or(0);
             if self.known_room == 0 {
                 return Err(Refused::Full(event));
             }
         }
         self.known_room -= 1;
-        self.staged.push_back(event);
+        self.staged.push(event);
         Ok(())
     }
 
@@ -168,10 +169,12 @@ impl EventSender {
             let mut queue = self.shared.queue();
             if queue.is_empty() {
                 // The reader has caught up: the staged buffer becomes the
-                // queue, with no copy.
-                std::mem::swap(&mut *queue, &mut self.staged);
+                // queue and the queue's (empty) buffer the next staging
+                // one, with no copy.
+                let staged = VecDeque::from(std::mem::take(&mut self.staged));
+                self.staged = Vec::from(std::mem::replace(&mut *queue, staged));
             } else {
-                queue.append(&mut self.staged);
+                queue.extend(self.staged.drain(..));
             }
         }
         if self.staged.capacity() > KEEP_SLOTS {
@@ -184,7 +187,7 @@ impl EventSender {
     /// after it.
     pub(crate) fn send_last(&mut self, event: ChannelEvent) {
         if !self.is_closed() {
-            self.staged.push_back(event);
+            self.staged.push(event);
         }
         self.close();
     }
@@ -192,7 +195,8 @@ impl EventSender {
     /// How many more events fit now.
     pub(crate) fn room(&self) -> usize {
         let queued = self.shared.queue().len() + self.staged.len();
-        self.capacity
+        usize::try_from(self.capacity)
+            .unwrap_or(usize::MAX)
             .saturating_sub(queued + self.shared.held.load(Ordering::Acquire))
     }
 

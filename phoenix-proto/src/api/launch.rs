@@ -27,8 +27,12 @@ pub struct SocketTask<H: Handler> {
     pub transport: TransportOptions,
     /// The span the loop's logs go in (no secrets in it).
     pub span: tracing::Span,
-    /// Where the loop reports why it stopped, as it ends.
-    pub stopped: oneshot::Sender<Stopped>,
+    /// Where the loop reports why it stopped, as it ends. `None` for the
+    /// async API's sockets, whose handles learn it from their
+    /// [`Status`](super::Status) instead (it turns `Stopped` for good when
+    /// the loop drops the router): a oneshot per socket was about 120 bytes
+    /// of every idle socket.
+    pub stopped: Option<oneshot::Sender<Stopped>>,
 }
 
 impl<H: Handler> fmt::Debug for SocketTask<H> {

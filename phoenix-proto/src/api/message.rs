@@ -252,7 +252,9 @@ pub(crate) struct ChannelLink {
     /// The channel's event queue, taken by the router when it accepts the
     /// join; left in place if the join is dropped unsent, so the handle can
     /// still join.
-    pub(crate) tx: Mutex<Option<EventSender>>,
+    /// Boxed: a joined channel's link keeps the empty slot for its whole
+    /// life, and eight bytes of it are all an idle socket should pay.
+    pub(crate) tx: Mutex<Option<Box<EventSender>>>,
     /// Someone took the channel's event stream.
     pub(crate) subscribed: AtomicBool,
     /// Set by the router as soon as the socket accepts the join, so the

@@ -226,7 +226,7 @@ impl Router {
                 self.routes.insert(
                     channel,
                     Route {
-                        events,
+                        events: *events,
                         link,
                         overflow: VecDeque::new(),
                         join_waiter: Some(done),
@@ -235,7 +235,7 @@ impl Router {
                 );
             }
             Err(e) => {
-                let mut events = events;
+                let mut events = *events;
                 events.close();
                 let _ = done.send(Err(JoinError::Rejected(e)));
             }
