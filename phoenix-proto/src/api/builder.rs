@@ -282,9 +282,7 @@ impl<R: Launch> Builder<R> {
 
     /// Capacity of each channel's event queue: how many events may wait for
     /// the application before the socket stops reading (and so stops
-    /// every channel) until it takes them. Events are handed to the
-    /// channel's stream in batches, and a batch counts against the
-    /// capacity until its last event is taken. Default
+    /// every channel) until it takes some. Default
     /// [`DEFAULT_CHANNEL_CAPACITY`].
     pub fn channel_capacity(mut self, capacity: usize) -> Self {
         self.channel_capacity = capacity.max(1);

@@ -84,6 +84,10 @@ pub(crate) fn event_queue(capacity: usize, room: Arc<AtomicWaker>) -> (EventSend
 /// once it is empty.
 const KEEP_SLOTS: usize = 16;
 
+/// How many events the reader takes from its batch between two wake-ups
+/// of the loop waiting for room.
+const ROOM_EVERY: usize = 32;
+
 struct Shared {
     queue: Mutex<VecDeque<ChannelEvent>>,
     /// How many events the reader took out in its last batch and has not
@@ -219,10 +223,9 @@ impl Drop for EventSender {
 
 /// The application's side of a channel's queue.
 ///
-/// It takes everything queued in one go (one lock, one wake-up of the
-/// loop per batch instead of per event) and hands the batch out from
-/// `batch`; the batch counts against the capacity until its last event is
-/// taken.
+/// It takes everything queued in one go (one lock instead of one per
+/// event) and hands the batch out from `batch`; what is left of the batch
+/// counts against the capacity.
 pub(crate) struct EventReceiver {
     shared: Arc<Shared>,
     batch: VecDeque<ChannelEvent>,
@@ -257,13 +260,17 @@ impl EventReceiver {
         (None, closed)
     }
 
-    /// The next event of the batch taken last; once it is the last one,
-    /// the batch's slots are free again and the loop is told.
+    /// The next event of the batch taken last. What is left of the batch
+    /// still counts against the capacity; the loop is told of the room
+    /// made every [`ROOM_EVERY`] events and when the batch is done, so
+    /// that a reader on another thread and the loop refilling the queue go
+    /// on side by side instead of taking turns a whole batch at a time.
     #[inline]
     fn next_in_batch(&mut self) -> Option<ChannelEvent> {
         let event = self.batch.pop_front()?;
-        if self.batch.is_empty() {
-            self.shared.held.store(0, Ordering::Release);
+        let left = self.batch.len();
+        self.shared.held.store(left, Ordering::Release);
+        if left % ROOM_EVERY == 0 {
             self.room.wake();
         }
         Some(event)
@@ -393,7 +400,7 @@ mod tests {
     }
 
     #[test]
-    fn a_taken_batch_counts_against_the_capacity_until_its_last_event_is_taken() {
+    fn what_is_left_of_a_taken_batch_counts_against_the_capacity() {
         let room = Arc::new(AtomicWaker::new());
         let (mut tx, mut rx) = event_queue(3, room.clone());
         let (wakes, waker) = counting_waker();
@@ -405,16 +412,42 @@ mod tests {
         // The reader takes all three in one go and hands out the first:
         // the other two are still the application's to take.
         assert_eq!(rx.try_recv(), Ok(message(0)));
-        assert_eq!(tx.room(), 0);
+        assert_eq!(tx.room(), 1);
+        assert!(tx.try_send(message(3)).is_ok());
         assert!(matches!(tx.try_send(message(9)), Err(Refused::Full(_))));
         assert_eq!(wakes.get(), 0);
         assert_eq!(rx.try_recv(), Ok(message(1)));
-        assert_eq!(tx.room(), 0);
-        // The last one frees all three slots, with one wake-up.
+        assert_eq!(tx.room(), 1);
+        // The batch's last event frees its slots and wakes the loop.
         assert_eq!(rx.try_recv(), Ok(message(2)));
-        assert_eq!(tx.room(), 3);
+        assert_eq!(tx.room(), 2);
         assert_eq!(wakes.get(), 1);
+        tx.flush();
+        assert_eq!(rx.try_recv(), Ok(message(3)));
         assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    }
+
+    #[test]
+    fn the_loop_is_woken_every_room_every_events_of_a_long_batch() {
+        let room = Arc::new(AtomicWaker::new());
+        let (mut tx, mut rx) = event_queue(1_000, room.clone());
+        let (wakes, waker) = counting_waker();
+        for n in 0..100 {
+            assert!(tx.try_send(message(n)).is_ok());
+        }
+        tx.flush();
+        // The loop waits for room: registered, as after each wake-up.
+        room.register(&waker);
+        let mut woken_with_left = Vec::new();
+        for n in 0..100 {
+            assert_eq!(rx.try_recv(), Ok(message(n)));
+            if wakes.get() > woken_with_left.len() {
+                woken_with_left.push(rx.len());
+                room.register(&waker);
+            }
+        }
+        assert_eq!(woken_with_left, [96, 64, 32, 0]);
+        assert_eq!(tx.room(), 1_000);
     }
 
     #[test]
@@ -425,19 +458,19 @@ mod tests {
         tx.flush();
         assert_eq!(rx.try_recv(), Ok(message(0)));
         assert_eq!(rx.len(), 1);
-        // Three slots are free: the batch of two counts until its last
-        // event is taken.
-        assert_eq!(tx.room(), 3);
+        // Four slots are free: the batch's event not taken yet counts.
+        assert_eq!(tx.room(), 4);
         assert!(tx.try_send(message(2)).is_ok());
         tx.flush();
         assert!(tx.try_send(message(3)).is_ok());
         assert!(tx.try_send(message(4)).is_ok());
-        assert!(matches!(tx.try_send(message(5)), Err(Refused::Full(_))));
+        assert!(tx.try_send(message(5)).is_ok());
+        assert!(matches!(tx.try_send(message(9)), Err(Refused::Full(_))));
         // Closing flushes what was staged and still delivers the batch's
         // rest, the queue and the last event, in order.
         tx.send_last(message(6));
-        assert_eq!(rx.len(), 5);
-        for n in 1..=4 {
+        assert_eq!(rx.len(), 6);
+        for n in 1..=5 {
             assert_eq!(rx.try_recv(), Ok(message(n)));
         }
         assert_eq!(rx.try_recv(), Ok(message(6)));
