@@ -1,8 +1,9 @@
 //! What the handles and the socket's loop exchange: the inbox of
 //! application messages, the async API's commands, and the flow control
-//! between a loop and its handler. This module imports nothing else of the
-//! API layer but its errors and the queue under the inbox, so the handles, the router and the loops all
-//! depend on it and never on each other.
+//! between a loop and its handler. Of the API layer it imports only leaves
+//! (the errors, the queue under the inbox, the event name, a channel's
+//! event queue and presence state), so the handles, the router and the
+//! loops all depend on it and never on each other.
 
 use std::fmt;
 use std::sync::atomic::AtomicBool;
