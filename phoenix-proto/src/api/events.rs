@@ -46,15 +46,16 @@ pub enum ChannelEvent {
     Closed(ChannelCloseReason),
 }
 
-/// A new event queue holding `capacity` events; `room` is woken every time
-/// the application takes one.
+/// A new event queue holding `capacity` events; `room` is woken as the
+/// application takes them (every [`ROOM_EVERY`] events and at the end of
+/// each batch it took).
 ///
 /// Unlike a channel that wakes its reader on every send, the router's side
-/// only notes that it queued something, and [`EventSender::flush`] wakes the
-/// reader once, when the loop has handled everything it read in one go: a
-/// reader on another thread (async-std's executor, the blocking API) was
-/// woken once per message, and the thread switches cost more than the
-/// messages.
+/// stages what it queues, and [`EventSender::flush`] hands it over and
+/// wakes the reader once, when the loop has handled everything it read in
+/// one go: a reader on another thread (async-std's executor, the blocking
+/// API) was woken once per message, and the thread switches cost more than
+/// the messages.
 pub(crate) fn event_queue(capacity: usize, room: Arc<AtomicWaker>) -> (EventSender, EventReceiver) {
     let shared = Arc::new(Shared {
         // Grows with use, so an idle channel pays for no slots; the

@@ -235,8 +235,8 @@ impl Router {
                 );
             }
             Err(e) => {
-                let mut events = *events;
-                events.close();
+                // Dropping the sender closes the stream.
+                drop(events);
                 let _ = done.send(Err(JoinError::Rejected(e)));
             }
         }
