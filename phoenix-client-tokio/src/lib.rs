@@ -124,12 +124,27 @@
 //!
 //! ## What the driver does each turn
 //!
-//! It reads the clock once, hands the core whatever happened (a command
-//! from a handle, up to 64 WebSocket messages that are already buffered, a
-//! finished connection attempt, or a deadline), then drains the core: every
-//! frame to send is written and flushed once per turn, every event goes to
-//! the handler (which may issue commands, drained in the same turn). Then it
-//! sleeps until the core's next deadline or new input.
+//! It reads the clock once, hands the core whatever happened (up to
+//! [`MAX_BATCH`](phoenix_proto::api::MAX_BATCH) commands from the handles or
+//! WebSocket messages that are already buffered, fewer when a channel's
+//! event queue is nearly full; a finished connection attempt; or a
+//! deadline), then drains the core: every frame to send is written and
+//! flushed once per turn, every event goes to the handler (which may issue
+//! commands, drained in the same turn). Then it sleeps until the core's next
+//! deadline or new input.
+//!
+//! ## Latency on a current-thread runtime
+//!
+//! A reply wakes the future that awaits it. When that future is the one
+//! given to `Runtime::block_on` (code written directly in `main`), tokio's
+//! current-thread scheduler polls its I/O driver once more, without
+//! waiting, before it polls that future again: one more system call per
+//! reply. A task started with `tokio::spawn` is woken through the run queue
+//! instead and saves that call, as the callback model does. In the
+//! benchmark's sequential pushes that was about 7% less CPU per round trip
+//! and a few microseconds of median latency, inside the run-to-run spread
+//! (`BENCHMARKS.md`, item 30); it matters most to code that awaits one
+//! push at a time.
 //!
 //! ## Slow readers
 //!

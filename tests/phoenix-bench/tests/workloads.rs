@@ -132,3 +132,45 @@ async fn idle_sockets_held_with_heartbeats_have_them_answered() {
         assert!((4 * 2..=4 * 4).contains(&heartbeats), "{report:?}");
     }
 }
+
+/// `bench-tokio --mode async-spawned` (the async API's workload in a task
+/// of its own, BENCHMARKS.md item 30) runs as a process and reports the
+/// round trips it was asked for; an unknown mode is refused by name.
+#[tokio::test(flavor = "current_thread")]
+async fn bench_tokio_runs_the_async_api_from_a_spawned_task() {
+    let listener = mock::listen(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).unwrap();
+    let url = format!("ws://{}/socket", listener.local_addr().unwrap());
+    tokio::spawn(mock::serve(listener));
+    let run = |mode: &'static str| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_bench-tokio"))
+                .args(["--url", &url, "--workload", "seq", "--count", "20"])
+                .args(["--warmup", "2", "--mode", mode])
+                .output()
+                .expect("bench-tokio starts")
+        })
+    };
+    let output = tokio::time::timeout(Duration::from_secs(30), run("async-spawned"))
+        .await
+        .expect("in time")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    let last = stdout.lines().last().expect("a report line");
+    let report: serde_json::Value = serde_json::from_str(last).expect("a JSON report");
+    assert_eq!(report["workload"], "seq", "{report}");
+    assert_eq!(report["count"], 20, "{report}");
+    assert!(
+        report["latency_us"]["p50"].as_f64().expect("p50") > 0.0,
+        "{report}"
+    );
+
+    let output = tokio::time::timeout(Duration::from_secs(30), run("spawned"))
+        .await
+        .expect("in time")
+        .unwrap();
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unknown mode spawned"), "{stderr}");
+}

@@ -1,7 +1,11 @@
 //! `bench-tokio`: phoenix-bench's client process for `phoenix-client-tokio`
 //! on a current-thread runtime; `--mode async` (the default) uses the async
-//! API, `--mode callback` the callback model. See `phoenix_bench_probe` for
-//! the command line and the report, `phoenix_bench::ours` for the workloads.
+//! API from the `block_on` future, as a `main` would, `--mode callback` the
+//! callback model. `--mode async-spawned` runs the async API's workload in a
+//! task of its own (`tokio::spawn`), which a reply wakes through the run
+//! queue (BENCHMARKS.md item 30; not one of the full run's clients). See
+//! `phoenix_bench_probe` for the command line and the report,
+//! `phoenix_bench::ours` for the workloads.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,8 +26,21 @@ fn main() {
         runtime.block_on(async {
             match args.mode.as_deref() {
                 None | Some("async") => ours::async_api::<Tokio>(&args, sleep).await,
+                Some("async-spawned") => {
+                    let args = args.clone();
+                    let task = tokio::spawn(async move {
+                        let report = ours::async_api::<Tokio>(&args, sleep).await;
+                        report.map_err(|e| e.to_string())
+                    });
+                    match task.await {
+                        Ok(report) => report.map_err(Into::into),
+                        Err(e) => Err(format!("the workload's task failed: {e}").into()),
+                    }
+                }
                 Some("callback") => ours::callback::<Tokio>(&args, sleep).await,
-                Some(other) => Err(format!("unknown mode {other} (async or callback)").into()),
+                Some(other) => {
+                    Err(format!("unknown mode {other} (async, async-spawned or callback)").into())
+                }
             }
         })
     })
