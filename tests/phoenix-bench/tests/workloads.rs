@@ -133,44 +133,51 @@ async fn idle_sockets_held_with_heartbeats_have_them_answered() {
     }
 }
 
-/// `bench-tokio --mode async-spawned` (the async API's workload in a task
-/// of its own, BENCHMARKS.md item 30) runs as a process and reports the
-/// round trips it was asked for; an unknown mode is refused by name.
+/// `--mode async-spawned` of `bench-tokio` and `bench-async-std` (the
+/// async API's workload in a task of its own, BENCHMARKS.md item 30) runs
+/// as a process and reports the round trips it was asked for; an unknown
+/// mode is refused by name.
 #[tokio::test(flavor = "current_thread")]
-async fn bench_tokio_runs_the_async_api_from_a_spawned_task() {
+async fn the_bench_processes_run_the_async_api_from_a_spawned_task() {
     let listener = mock::listen(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).unwrap();
     let url = format!("ws://{}/socket", listener.local_addr().unwrap());
     tokio::spawn(mock::serve(listener));
-    let run = |mode: &'static str| {
+    let run = |program: &'static str, mode: &'static str| {
         let url = url.clone();
-        tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_bench-tokio"))
+        let run = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(program)
                 .args(["--url", &url, "--workload", "seq", "--count", "20"])
                 .args(["--warmup", "2", "--mode", mode])
                 .output()
-                .expect("bench-tokio starts")
-        })
+                .expect("the bench process starts")
+        });
+        async move {
+            tokio::time::timeout(Duration::from_secs(30), run)
+                .await
+                .expect("in time")
+                .unwrap()
+        }
     };
-    let output = tokio::time::timeout(Duration::from_secs(30), run("async-spawned"))
-        .await
-        .expect("in time")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{output:?}");
-    let last = stdout.lines().last().expect("a report line");
-    let report: serde_json::Value = serde_json::from_str(last).expect("a JSON report");
-    assert_eq!(report["workload"], "seq", "{report}");
-    assert_eq!(report["count"], 20, "{report}");
-    assert!(
-        report["latency_us"]["p50"].as_f64().expect("p50") > 0.0,
-        "{report}"
-    );
+    for program in [
+        env!("CARGO_BIN_EXE_bench-tokio"),
+        env!("CARGO_BIN_EXE_bench-async-std"),
+    ] {
+        let output = run(program, "async-spawned").await;
+        assert!(output.status.success(), "{program}: {output:?}");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let last = stdout.lines().last().expect("a report line");
+        let report: serde_json::Value = serde_json::from_str(last).expect("a JSON report");
+        assert_eq!(report["workload"], "seq", "{program}: {report}");
+        assert_eq!(report["count"], 20, "{program}: {report}");
+        let p50 = report["latency_us"]["p50"].as_f64().expect("p50");
+        assert!(p50 > 0.0, "{program}: {report}");
 
-    let output = tokio::time::timeout(Duration::from_secs(30), run("spawned"))
-        .await
-        .expect("in time")
-        .unwrap();
-    assert!(!output.status.success(), "{output:?}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("unknown mode spawned"), "{stderr}");
+        let output = run(program, "spawned").await;
+        assert!(!output.status.success(), "{program}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("unknown mode spawned"),
+            "{program}: {stderr}"
+        );
+    }
 }
