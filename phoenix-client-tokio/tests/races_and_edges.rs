@@ -1,7 +1,8 @@
 //! Races and edge cases of the async API and the shared driver on tokio:
 //! a disconnect while connecting, a join that succeeds after timing out, a
 //! dropped join future, a peer that stops reading, a cast just before
-//! shutdown, a disconnect during backoff.
+//! shutdown, a disconnect during backoff, a shutdown that waits for the
+//! loop to end.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -13,8 +14,8 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use phoenix_client_tokio::{
-    Backoff, Builder, ChannelErrorReason, ChannelEvent, Connector, DisconnectReason, JoinError,
-    Payload, Status,
+    Backoff, Builder, Channel, ChannelErrorReason, ChannelEvent, Client, Connector,
+    DisconnectReason, JoinError, Payload, Status,
 };
 use phoenix_test_server::TestServer;
 use serde_json::{Value, json};
@@ -22,6 +23,16 @@ use tokio::net::TcpStream;
 
 /// Generous bound for things that must happen.
 const PROMPT: Duration = Duration::from_secs(10);
+
+/// The channel of `topic` (no join parameters), joined within [`PROMPT`].
+async fn joined(client: &Client, topic: &str) -> Channel {
+    let channel = client.channel(topic, &json!({}));
+    tokio::time::timeout(PROMPT, channel.join())
+        .await
+        .unwrap()
+        .unwrap();
+    channel
+}
 
 /// `disconnect()` while a connection attempt is in flight must cancel the
 /// attempt: the socket is "disconnected, not reconnecting", so no
@@ -67,11 +78,7 @@ async fn disconnect_while_connecting_opens_no_connection() {
         .await
         .unwrap()
         .unwrap();
-    let channel = client.channel("echo:after", &json!({}));
-    tokio::time::timeout(PROMPT, channel.join())
-        .await
-        .unwrap()
-        .unwrap();
+    let _channel = joined(&client, "echo:after").await;
     client.shutdown().await;
     server.shutdown().await;
 }
@@ -166,11 +173,7 @@ async fn a_peer_that_stops_reading_does_not_freeze_the_socket() {
     let client = Builder::new(server.socket_url())
         .write_timeout(Duration::from_secs(1))
         .connect();
-    let channel = client.channel("echo:stuck", &json!({}));
-    tokio::time::timeout(PROMPT, channel.join())
-        .await
-        .unwrap()
-        .unwrap();
+    let channel = joined(&client, "echo:stuck").await;
     server.half_open_all();
     // Far more than the kernel buffers of a loopback connection hold.
     let big = Payload::json(&json!({"b": "x".repeat(1 << 20)})).unwrap();
@@ -194,11 +197,7 @@ async fn a_peer_that_stops_reading_does_not_freeze_the_socket() {
 async fn a_cast_before_shutdown_is_sent() {
     let server = TestServer::start().await.unwrap();
     let client = Builder::new(server.socket_url()).connect();
-    let channel = client.channel("echo:last", &json!({}));
-    tokio::time::timeout(PROMPT, channel.join())
-        .await
-        .unwrap()
-        .unwrap();
+    let channel = joined(&client, "echo:last").await;
     let conn = server.connections().pop().unwrap();
     let before = server.connection(conn.id).unwrap().frames_received;
     channel
@@ -270,11 +269,7 @@ async fn disconnect_during_backoff_updates_the_status() {
 async fn shutdown_returns_once_the_status_is_stopped() {
     let server = TestServer::start().await.unwrap();
     let client = Builder::new(server.socket_url()).connect();
-    let channel = client.channel("echo:stopping", &json!({}));
-    tokio::time::timeout(PROMPT, channel.join())
-        .await
-        .unwrap()
-        .unwrap();
+    let _channel = joined(&client, "echo:stopping").await;
     assert_eq!(client.status().current(), Status::Connected);
     tokio::time::timeout(PROMPT, client.shutdown())
         .await
