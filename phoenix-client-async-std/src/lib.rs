@@ -79,6 +79,47 @@
 //! # Ok::<_, Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Latency: the sockets on the thread that waits
+//!
+//! On the global executor a socket's task runs on one of its threads while
+//! the application waits in `block_on` on another, and async-io's reactor
+//! is held by whichever thread got it: a reply typically reaches the
+//! application through one or two thread wake-ups. When round-trip
+//! latency matters more than having sockets run by themselves, run them
+//! on an executor that the waiting thread drives, like a tokio
+//! current-thread runtime does: give the executor to
+//! [`AsyncIo::with_spawner`] and wait in its `run`. The sockets then make
+//! progress only while some thread is inside `run` (heartbeats included),
+//! so keep the application's whole life in it:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//!
+//! use phoenix_client_async_std::{AsyncIo, Builder};
+//! use serde_json::{json, Value};
+//!
+//! let executor = Arc::new(smol::Executor::new());
+//! let spawner = executor.clone();
+//! let here = AsyncIo::with_spawner(move |task| spawner.spawn(task).detach());
+//! smol::block_on(executor.run(async {
+//!     let client = Builder::with_runtime("ws://localhost:4000/socket", here).connect();
+//!     let room = client.channel("room:lobby", &json!({}));
+//!     room.join().await?;
+//!     let reply: Value = room.push("shout", &json!({"body": "hi"})).await?;
+//!     println!("reply: {reply}");
+//!     client.shutdown().await;
+//!     Ok::<_, Box<dyn std::error::Error>>(())
+//! }))?;
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Against a local mock server (BENCHMARKS.md item 31) this took the
+//! median sequential round trip of the callback model from about 68 to
+//! 48–54 µs (a fifth to a third less CPU) and that of the async API from
+//! about 110 to 64–70 µs (about half the CPU), and a pipelined async API
+//! used a third less CPU. async-io's own thread still takes the reactor
+//! some of the time, so some wake-ups remain.
+//!
 //! ## The callback model
 //!
 //! The style of the Elixir library phoenix_gen_socket_client: implement

@@ -133,12 +133,14 @@ async fn idle_sockets_held_with_heartbeats_have_them_answered() {
     }
 }
 
-/// `--mode async-spawned` of `bench-tokio` and `bench-async-std` (the
-/// async API's workload in a task of its own, BENCHMARKS.md item 30) runs
-/// as a process and reports the round trips it was asked for; an unknown
-/// mode is refused by name.
+/// The extra modes of the bench processes run and report the round trips
+/// they were asked for: `--mode async-spawned` of `bench-tokio` and
+/// `bench-async-std` (the async API's workload in a task of its own,
+/// BENCHMARKS.md item 30) and `bench-async-std`'s modes with the sockets on
+/// the main thread's executor (`callback-local`, `async-local`,
+/// `async-local-spawned`, item 31). An unknown mode is refused by name.
 #[tokio::test(flavor = "current_thread")]
-async fn the_bench_processes_run_the_async_api_from_a_spawned_task() {
+async fn the_bench_processes_run_their_extra_modes() {
     let listener = mock::listen(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).unwrap();
     let url = format!("ws://{}/socket", listener.local_addr().unwrap());
     tokio::spawn(mock::serve(listener));
@@ -158,20 +160,26 @@ async fn the_bench_processes_run_the_async_api_from_a_spawned_task() {
                 .unwrap()
         }
     };
-    for program in [
-        env!("CARGO_BIN_EXE_bench-tokio"),
-        env!("CARGO_BIN_EXE_bench-async-std"),
+    let tokio = env!("CARGO_BIN_EXE_bench-tokio");
+    let async_std = env!("CARGO_BIN_EXE_bench-async-std");
+    for (program, mode) in [
+        (tokio, "async-spawned"),
+        (async_std, "async-spawned"),
+        (async_std, "callback-local"),
+        (async_std, "async-local"),
+        (async_std, "async-local-spawned"),
     ] {
-        let output = run(program, "async-spawned").await;
-        assert!(output.status.success(), "{program}: {output:?}");
+        let output = run(program, mode).await;
+        assert!(output.status.success(), "{program} {mode}: {output:?}");
         let stdout = String::from_utf8_lossy(&output.stdout);
         let last = stdout.lines().last().expect("a report line");
         let report: serde_json::Value = serde_json::from_str(last).expect("a JSON report");
-        assert_eq!(report["workload"], "seq", "{program}: {report}");
-        assert_eq!(report["count"], 20, "{program}: {report}");
+        assert_eq!(report["workload"], "seq", "{program} {mode}: {report}");
+        assert_eq!(report["count"], 20, "{program} {mode}: {report}");
         let p50 = report["latency_us"]["p50"].as_f64().expect("p50");
-        assert!(p50 > 0.0, "{program}: {report}");
-
+        assert!(p50 > 0.0, "{program} {mode}: {report}");
+    }
+    for program in [tokio, async_std] {
         let output = run(program, "spawned").await;
         assert!(!output.status.success(), "{program}: {output:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
