@@ -48,6 +48,17 @@ fn no_params() -> serde_json::Map<String, serde_json::Value> {
     serde_json::Map::new()
 }
 
+/// [`async_api`] as a future that owns its arguments, for the modes that
+/// spawn the workload as a task of its own (`--mode async-spawned` and the
+/// like).
+pub fn owned_async_api<R: Launch + Default>(
+    args: &Args,
+    sleep: Sleep,
+) -> impl Future<Output = Result<Report, Error>> + Send + 'static {
+    let args = args.clone();
+    async move { async_api::<R>(&args, sleep).await }
+}
+
 /// Runs `args.workload` with the async API on runtime `R`.
 ///
 /// # Errors

@@ -56,22 +56,15 @@ fn main() {
             match args.mode.as_deref() {
                 None | Some("async") => ours::async_api::<AsyncIo>(&args, sleep).await,
                 Some("async-spawned") => {
-                    let args = args.clone();
-                    let task = async_global_executor::spawn(async move {
-                        let report = ours::async_api::<AsyncIo>(&args, sleep).await;
-                        report.map_err(|e| e.to_string())
-                    });
-                    task.await.map_err(Into::into)
+                    async_global_executor::spawn(ours::owned_async_api::<AsyncIo>(&args, sleep))
+                        .await
                 }
                 Some("callback") => ours::callback::<AsyncIo>(&args, sleep).await,
                 Some("async-local") => LOCAL.run(ours::async_api::<Local>(&args, sleep)).await,
                 Some("async-local-spawned") => {
-                    let args = args.clone();
-                    let task = LOCAL.spawn(async move {
-                        let report = ours::async_api::<Local>(&args, sleep).await;
-                        report.map_err(|e| e.to_string())
-                    });
-                    LOCAL.run(task).await.map_err(Into::into)
+                    LOCAL
+                        .run(LOCAL.spawn(ours::owned_async_api::<Local>(&args, sleep)))
+                        .await
                 }
                 Some("callback-local") => LOCAL.run(ours::callback::<Local>(&args, sleep)).await,
                 Some(other) => Err(format!(

@@ -27,13 +27,8 @@ fn main() {
             match args.mode.as_deref() {
                 None | Some("async") => ours::async_api::<Tokio>(&args, sleep).await,
                 Some("async-spawned") => {
-                    let args = args.clone();
-                    let task = tokio::spawn(async move {
-                        let report = ours::async_api::<Tokio>(&args, sleep).await;
-                        report.map_err(|e| e.to_string())
-                    });
-                    match task.await {
-                        Ok(report) => report.map_err(Into::into),
+                    match tokio::spawn(ours::owned_async_api::<Tokio>(&args, sleep)).await {
+                        Ok(report) => report,
                         Err(e) => Err(format!("the workload's task failed: {e}").into()),
                     }
                 }
