@@ -8,6 +8,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use phoenix_proto::api::WriteProgress;
 use phoenix_proto::api::tungstenite::protocol::CloseFrame;
 use phoenix_proto::api::tungstenite::protocol::frame::coding::CloseCode;
 use phoenix_proto::api::tungstenite::{self, Message};
@@ -32,24 +33,30 @@ pub(crate) struct Conn {
     pub(crate) readable: bool,
     /// The socket reported room for more bytes since the last blocked write.
     pub(crate) writable: bool,
-    /// Set while a flush waits for the socket: the connection fails if it
-    /// still waits then.
-    pub(crate) write_deadline: Option<Instant>,
+    /// The write limit: while a flush waits for the socket, the deadline
+    /// by which the peer must take more bytes, or the connection fails.
+    pub(crate) writes: WriteProgress,
 }
 
 impl fmt::Debug for Conn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Conn")
             .field("readable", &self.readable)
-            .field("write_deadline", &self.write_deadline)
+            .field("write_deadline", &self.writes.deadline())
             .finish_non_exhaustive()
     }
 }
 
 impl Conn {
     /// Registers a freshly opened (non-blocking) WebSocket with `poller`,
-    /// under `key`.
-    pub(crate) fn register(ws: Ws, poller: Arc<Poller>, key: usize) -> io::Result<Conn> {
+    /// under `key`; its writes may wait up to `write_limit` without
+    /// progress.
+    pub(crate) fn register(
+        ws: Ws,
+        poller: Arc<Poller>,
+        key: usize,
+        write_limit: Duration,
+    ) -> io::Result<Conn> {
         // SAFETY: polling requires the socket to be deleted from the poller
         // before it is closed. The socket lives inside `ws`, which only this
         // `Conn` owns and never hands out, and `Conn`'s `Drop` deletes the
@@ -65,13 +72,13 @@ impl Conn {
             // The upgrade may have read the first frames already.
             readable: true,
             writable: false,
-            write_deadline: None,
+            writes: WriteProgress::new(write_limit),
         })
     }
 
     /// Re-arms the socket's (one-shot) interest before the loop sleeps.
     pub(crate) fn arm(&self, read: bool) -> io::Result<()> {
-        let write = self.write_deadline.is_some();
+        let write = self.writes.deadline().is_some();
         let interest = Event::new(self.key, read, write);
         self.poller
             .modify(self.ws.get_ref().get_ref().tcp(), interest)
@@ -96,37 +103,34 @@ impl Conn {
     ///
     /// # Errors
     /// The connection failed.
-    pub(crate) fn send(&mut self, message: WireMessage, limit: Duration) -> Result<(), String> {
+    pub(crate) fn send(&mut self, message: WireMessage) -> Result<(), String> {
         // A write that would block has queued the frame: the flush finishes it.
         let written = self.ws.write(to_ws(message));
-        self.check_write(written, limit)
+        self.check_write(written)
     }
 
     /// Writes out everything queued, as far as the socket takes it now.
     ///
     /// # Errors
     /// The connection failed.
-    pub(crate) fn flush(&mut self, limit: Duration) -> Result<(), String> {
+    pub(crate) fn flush(&mut self) -> Result<(), String> {
         let flushed = self.ws.flush();
         if flushed.is_ok() {
-            self.write_deadline = None;
+            self.writes.written();
         }
-        self.check_write(flushed, limit)
+        self.check_write(flushed)
     }
 
     /// Errors other than "would block" fail the connection; a blocked write
-    /// starts the write time limit (once) and waits for the socket.
-    fn check_write(
-        &mut self,
-        result: Result<(), tungstenite::Error>,
-        limit: Duration,
-    ) -> Result<(), String> {
+    /// waits for the socket, within the write limit, which starts again
+    /// whenever the peer took more bytes since the last blocked write.
+    fn check_write(&mut self, result: Result<(), tungstenite::Error>) -> Result<(), String> {
         match result {
             Ok(()) => Ok(()),
             Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.writable = false;
-                self.write_deadline
-                    .get_or_insert_with(|| Instant::now() + limit);
+                let flushed = self.ws.get_ref().flushed_bytes();
+                self.writes.waiting(Instant::now(), flushed);
                 Ok(())
             }
             Err(e) => Err(e.to_string()),

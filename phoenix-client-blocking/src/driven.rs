@@ -164,7 +164,7 @@ impl<H: Handler> Driven<H> {
                         return Turn::Stopped(self.wind_up((stopped(reason), None)));
                     }
                 }
-                let write_deadline = self.conn.as_ref().and_then(|c| c.write_deadline);
+                let write_deadline = self.conn.as_ref().and_then(|c| c.writes.deadline());
                 return Turn::Idle(earliest(deadline, write_deadline));
             };
             if let Some(stop) = self.handle(woken, budget) {
@@ -207,7 +207,7 @@ impl<H: Handler> Driven<H> {
                     let pending = self
                         .conn
                         .as_ref()
-                        .and_then(|c| Some((c.writable, c.write_deadline?)));
+                        .and_then(|c| Some((c.writable, c.writes.deadline()?)));
                     match pending {
                         Some((true, _)) => return Some(Woken::Writable),
                         Some((false, limit)) if limit <= now => return Some(Woken::WriteTimedOut),
@@ -241,16 +241,16 @@ impl<H: Handler> Driven<H> {
             Woken::Incoming => return self.read(budget).map(|stopped| (stopped, None)),
             Woken::Writable => {
                 if let Some(conn) = self.conn.as_mut() {
-                    if let Err(e) = conn.flush(self.transport.write_timeout) {
+                    if let Err(e) = conn.flush() {
                         self.fail(e);
                     }
                 }
             }
             Woken::WriteTimedOut => {
-                let limit = self.transport.write_timeout;
-                self.fail(format!(
-                    "write timed out after {limit:?}: the peer is not reading"
-                ));
+                if let Some(conn) = &self.conn {
+                    let error = conn.writes.timed_out();
+                    self.fail(error);
+                }
             }
             Woken::Room => {}
             Woken::Deadline => self.core.handle_timeout(Instant::now()),
@@ -261,7 +261,6 @@ impl<H: Handler> Driven<H> {
     /// Carries out the core's instructions and hands its events to the
     /// handler until both are quiet; `Some` when the handler stopped.
     fn drain(&mut self) -> Option<Stopped> {
-        let limit = self.transport.write_timeout;
         loop {
             let mut wrote = false;
             let mut write_failed = None;
@@ -279,7 +278,7 @@ impl<H: Handler> Driven<H> {
                         // skip the rest of this turn's frames.
                         if let (Some(conn), None) = (self.conn.as_mut(), &write_failed) {
                             wrote = true;
-                            write_failed = conn.send(message, limit).err();
+                            write_failed = conn.send(message).err();
                         }
                     }
                     Instruction::Close { code, reason } => {
@@ -296,7 +295,7 @@ impl<H: Handler> Driven<H> {
                 }
             }
             if let (Some(conn), None, true) = (self.conn.as_mut(), &write_failed, wrote) {
-                write_failed = conn.flush(limit).err();
+                write_failed = conn.flush().err();
             }
             if let Some(message) = write_failed {
                 self.fail(message);
@@ -346,8 +345,13 @@ impl<H: Handler> Driven<H> {
     /// attempt went.
     fn opened(&mut self, opened: Result<Ws, ConnectFailure>) {
         let registered = opened.and_then(|ws| {
-            Conn::register(ws, self.poller.clone(), self.key)
-                .map_err(|e| ConnectFailure::new(format!("could not watch the connection: {e}")))
+            Conn::register(
+                ws,
+                self.poller.clone(),
+                self.key,
+                self.transport.write_timeout,
+            )
+            .map_err(|e| ConnectFailure::new(format!("could not watch the connection: {e}")))
         });
         let now = Instant::now();
         match registered {
@@ -383,7 +387,7 @@ impl<H: Handler> Driven<H> {
                     // RFC 6455 5.5.1: answer the close (tungstenite queued
                     // the answer) if the socket takes it now, and drop.
                     if let Some(mut conn) = self.conn.take() {
-                        let _ = conn.flush(self.transport.write_timeout);
+                        let _ = conn.flush();
                     }
                     return None;
                 }

@@ -205,7 +205,7 @@
 //!
 //! The socket is non-blocking while open: a write the kernel cannot take
 //! waits for the socket to become writable, and fails the connection (the
-//! core reconnects) if it still waits after the write timeout
+//! core reconnects) once no byte has gone out for the write timeout
 //! ([`Builder::write_timeout`](phoenix_proto::api::Builder::write_timeout)).
 //!
 //! **Connecting blocks** a `phoenix-io` thread (or, with

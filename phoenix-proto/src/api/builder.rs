@@ -255,10 +255,11 @@ impl<R: Launch> Builder<R> {
         self
     }
 
-    /// Time allowed for each write to an open connection. A write that
-    /// cannot finish in time (the peer stopped reading) counts as a failed
-    /// connection: the socket reconnects. Default 10 s; raise it for very
-    /// large messages on slow links.
+    /// How long writes to an open connection may wait without a byte
+    /// going out. Writes that wait that long (the peer stopped reading)
+    /// count as a failed connection: the socket reconnects. A slow peer
+    /// that keeps reading never trips it, however long a burst takes to
+    /// drain ([`WriteProgress`](super::WriteProgress)). Default 10 s.
     pub fn write_timeout(mut self, timeout: Duration) -> Self {
         self.transport.write_timeout = timeout;
         self

@@ -15,7 +15,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::Poll;
+use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use futures_util::future::FutureExt;
@@ -31,6 +31,8 @@ use super::launch::{Launch, SocketTask};
 use super::message::{Flow, InboxReceiver, MAX_BATCH, Received, Stop, deliver_received};
 use super::options::TransportOptions;
 use super::runtime::{Runtime, Timer, timeout};
+use super::write_progress::timed_out;
+use super::write_stall::WriteStall;
 use crate::client::handler::{self, Handler, Stopped};
 use crate::client::{ConnectFailure, Instruction, Socket};
 use crate::codec::WireMessage;
@@ -109,6 +111,15 @@ enum Wake<H: Handler> {
     Incoming(Option<Result<WsMessage, tungstenite::Error>>),
     Room,
     Deadline,
+}
+
+/// What one turn's writes keep between polls.
+struct WriteTurn {
+    /// A frame the connection had no room for yet.
+    held: Option<WireMessage>,
+    /// The turn's first error.
+    failed: Option<String>,
+    stall: WriteStall,
 }
 
 impl<R: Runtime> Driver<R> {
@@ -272,8 +283,8 @@ impl<R: Runtime> Driver<R> {
 
     /// Carries out the core's instructions up to the next frame to send,
     /// and returns it; `None` once the core has no more. Apart from
-    /// [`drain`](Self::drain) so that only the frame, not the instruction,
-    /// is held while it is written (the loop's future is smaller).
+    /// [`write_turn`](Self::write_turn) so that only the frame, not the
+    /// instruction, is held while it waits to be written.
     fn next_frame(&mut self, core: &mut Socket) -> Option<WireMessage> {
         loop {
             match core.poll_instruction()? {
@@ -306,26 +317,7 @@ impl<R: Runtime> Driver<R> {
     /// handler until both are quiet; `Some` when the handler stopped.
     async fn drain<H: Handler>(&mut self, core: &mut Socket, handler: &mut H) -> Option<Stopped> {
         loop {
-            let mut write_failed = None;
-            while let Some(message) = self.next_frame(core) {
-                // After a failed write the connection is done for: skip the
-                // rest of this turn's frames.
-                if let (Some(ws), None) = (self.conn.as_mut(), &write_failed) {
-                    let limit = self.transport.write_timeout;
-                    if let Err(e) =
-                        write_bounded(&self.runtime, limit, ws.feed(to_ws(message))).await
-                    {
-                        write_failed = Some(e);
-                    }
-                }
-            }
-            if let (Some(ws), None) = (self.conn.as_mut(), &write_failed) {
-                let limit = self.transport.write_timeout;
-                if let Err(e) = write_bounded(&self.runtime, limit, ws.flush()).await {
-                    write_failed = Some(e);
-                }
-            }
-            if let Some(message) = write_failed {
+            if let Some(message) = self.write_turn(core).await {
                 warn!(error = %message, "write failed");
                 self.conn = None;
                 core.handle_transport_error(self.runtime.now(), &message);
@@ -339,6 +331,90 @@ impl<R: Runtime> Driver<R> {
                 return None;
             }
         }
+    }
+
+    /// Writes every frame the core has for this turn, then flushes once:
+    /// one future for the turn, not one per frame (with its own time
+    /// limit) and one for the flush, which were about 190 instructions a
+    /// push (callgrind, BENCHMARKS.md item 32). `Some` with the error of
+    /// the first write that failed, or of writes that waited
+    /// [`write_timeout`] without a byte going out ([`WriteProgress`]); the
+    /// rest of the turn's frames are then dropped, the connection being
+    /// done for.
+    ///
+    /// [`write_timeout`]: super::Builder::write_timeout
+    /// [`WriteProgress`]: super::WriteProgress
+    fn write_turn<'a>(
+        &'a mut self,
+        core: &'a mut Socket,
+    ) -> impl Future<Output = Option<String>> + 'a {
+        let mut turn = WriteTurn {
+            held: None,
+            failed: None,
+            stall: WriteStall::new(self.transport.write_timeout),
+        };
+        std::future::poll_fn(move |cx| self.poll_write_turn(core, cx, &mut turn))
+    }
+
+    /// One poll of [`write_turn`](Self::write_turn).
+    fn poll_write_turn(
+        &mut self,
+        core: &mut Socket,
+        cx: &mut TaskContext<'_>,
+        turn: &mut WriteTurn,
+    ) -> Poll<Option<String>> {
+        loop {
+            let frame = match turn.held.take() {
+                Some(frame) => frame,
+                None => match self.next_frame(core) {
+                    Some(frame) => frame,
+                    None => break,
+                },
+            };
+            let (Some(ws), None) = (self.conn.as_mut(), &turn.failed) else {
+                // No connection, or its write failed: the frame is dropped
+                // (the core's instructions are still carried out).
+                continue;
+            };
+            match ws.poll_ready_unpin(cx) {
+                Poll::Ready(Ok(())) => {
+                    if let Err(e) = ws.start_send_unpin(to_ws(frame)) {
+                        turn.failed = Some(e.to_string());
+                    }
+                }
+                Poll::Ready(Err(e)) => turn.failed = Some(e.to_string()),
+                Poll::Pending => {
+                    let flushed = ws.get_ref().flushed_bytes();
+                    if turn
+                        .stall
+                        .poll_expired(&self.runtime, flushed, cx)
+                        .is_pending()
+                    {
+                        turn.held = Some(frame);
+                        return Poll::Pending;
+                    }
+                    turn.failed = Some(turn.stall.error());
+                }
+            }
+        }
+        if let (Some(ws), None) = (self.conn.as_mut(), &turn.failed) {
+            match ws.poll_flush_unpin(cx) {
+                Poll::Ready(Ok(())) => turn.stall.written(),
+                Poll::Ready(Err(e)) => turn.failed = Some(e.to_string()),
+                Poll::Pending => {
+                    let flushed = ws.get_ref().flushed_bytes();
+                    if turn
+                        .stall
+                        .poll_expired(&self.runtime, flushed, cx)
+                        .is_pending()
+                    {
+                        return Poll::Pending;
+                    }
+                    turn.failed = Some(turn.stall.error());
+                }
+            }
+        }
+        Poll::Ready(turn.failed.take())
     }
 
     /// [`finish`](Self::finish) in a box of its own: it runs once, at the
@@ -431,8 +507,6 @@ fn write_bounded<R: Runtime>(
     timeout(runtime, limit, write).map(move |outcome| match outcome {
         Some(Ok(())) => Ok(()),
         Some(Err(e)) => Err(e.to_string()),
-        None => Err(format!(
-            "write timed out after {limit:?}: the peer is not reading"
-        )),
+        None => Err(timed_out(limit)),
     })
 }

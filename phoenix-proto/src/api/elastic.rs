@@ -58,6 +58,14 @@ impl<S> ElasticIo<S> {
         &mut self.inner
     }
 
+    /// How many bytes of the writes not yet all sent have gone out to the
+    /// wrapped stream: it grows while a flush makes progress and is back to
+    /// 0 once everything buffered went out. What a driver reports to
+    /// [`WriteProgress`](super::WriteProgress) while a flush waits.
+    pub fn flushed_bytes(&self) -> usize {
+        self.writes.pos
+    }
+
     /// Bytes held now in both buffers (allocated, not only used).
     pub fn buffered_capacity(&self) -> usize {
         self.reads.data.capacity() + self.writes.data.capacity()

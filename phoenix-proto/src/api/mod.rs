@@ -138,6 +138,7 @@ mod socket_events;
 mod status;
 mod tls;
 pub mod upgrade;
+mod write_progress;
 
 #[cfg(feature = "async-driver")]
 mod connect;
@@ -145,6 +146,8 @@ mod connect;
 pub mod driver;
 #[cfg(feature = "async-driver")]
 mod runtime;
+#[cfg(feature = "async-driver")]
+mod write_stall;
 
 pub use builder::Builder;
 pub use channel::{Channel, ChannelEvents, PendingJoin, PendingPush, Reply};
@@ -169,6 +172,7 @@ pub use router::Router;
 pub use socket_events::{SocketEvent, SocketEvents};
 pub use status::{Status, StatusRef, StatusWatch};
 pub use tls::{TlsSettings, server_name, tls_failure_in};
+pub use write_progress::WriteProgress;
 
 #[cfg(feature = "async-driver")]
 pub use connect::{BoxIo, ConnectFuture, Connector, Io, WsStream};

@@ -51,6 +51,9 @@ pub fn configure<R: Launch>(mut builder: api::Builder<R>, options: Options) -> a
     if let Some(bytes) = options.max_message_size {
         builder = builder.max_message_size(Some(bytes));
     }
+    if let Some(limit) = options.write_timeout {
+        builder = builder.write_timeout(limit);
+    }
     if let Some(limit) = options.max_pending_pushes {
         builder.config_mut().max_pending_pushes = limit;
     }

@@ -119,6 +119,8 @@ pub struct Options {
     /// Most pushes awaiting an outcome at once, the core
     /// `Config::max_pending_pushes` (`None`: the default).
     pub max_pending_pushes: Option<usize>,
+    /// How long writes may wait without progress (`None`: the default).
+    pub write_timeout: Option<Duration>,
 }
 
 impl Options {
@@ -139,6 +141,7 @@ impl Options {
             client_certificate: None,
             max_message_size: None,
             max_pending_pushes: None,
+            write_timeout: None,
         }
     }
 

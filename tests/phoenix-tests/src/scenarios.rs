@@ -2501,6 +2501,64 @@ pub async fn slow_link_stays_connected<D: Driver>(scope: &Scope<D>) -> Scenario 
     Ok(Outcome::Passed)
 }
 
+/// A peer that reads slowly but steadily keeps its connection while a burst
+/// drains for several times the write limit (1 s here): the limit is on
+/// waiting without a byte going out, not on a flush as a whole. 16 MiB in
+/// 64 KiB casts through a proxy that passes about 8 MB/s to the server:
+/// more than the kernel's buffers hold, so the client's last flush waits
+/// for the proxy most of the way. Then an echo on the same connection.
+pub async fn slow_reader_keeps_the_connection<D: Driver>(scope: &Scope<D>) -> Scenario {
+    let env = scope.default_server().await;
+    let server = match env.server("fault proxy") {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    let (proxy, mut options) = through_proxy(&env, server)?;
+    let limit = Duration::from_secs(1);
+    options.write_timeout = Some(limit);
+    let client = scope.connect(options);
+    client.wait_connected(PROMPT).await?;
+    let channel = client.channel(&unique("echo:steady"), json!({}));
+    channel.join().await.map_err(|e| format!("join: {e:?}"))?;
+    let before = server.stats().frames_received;
+    proxy.set_bandwidth(Direction::ToServer, Some(8_000_000));
+    let frames: u64 = 256;
+    let started = Instant::now();
+    let body = payload(json!({"b": "x".repeat(64 << 10)}));
+    for _ in 0..frames {
+        channel.cast("noreply", body.clone()).await;
+    }
+    let deadline = started + 4 * PROMPT;
+    while server.stats().frames_received < before + frames {
+        check(
+            Instant::now() < deadline,
+            format!(
+                "{} of {frames} casts reached the server within {:?} ({} connections)",
+                server.stats().frames_received - before,
+                4 * PROMPT,
+                proxy.attempt_count()
+            ),
+        )?;
+        time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = started.elapsed();
+    check(
+        took > 2 * limit,
+        format!("16 MiB went out in {took:?}: the proxy did not slow them below twice the limit"),
+    )?;
+    check(
+        proxy.attempt_count() == 1,
+        format!(
+            "{} connections: the connection was given up while the peer was reading",
+            proxy.attempt_count()
+        ),
+    )?;
+    proxy.set_bandwidth(Direction::ToServer, None);
+    let echoed = push_ok(&channel, "echo", json!({"after": 1})).await?;
+    check(echoed == json!({"after": 1}), "the echo after the burst")?;
+    Ok(Outcome::Passed)
+}
+
 // ----- the list --------------------------------------------------------------
 
 // ----- the API as users meet it ----------------------------------------
@@ -3037,6 +3095,7 @@ macro_rules! all_scenarios {
             oversized_message_reconnects => "needs the embedded test server's broadcast and stats",
             invalid_websocket_frames_reconnect => "needs the embedded test server's fault proxy",
             slow_link_stays_connected => "needs the embedded test server's fault proxy",
+            slow_reader_keeps_the_connection => "needs the embedded test server's fault proxy",
             presence_handle_keeps_the_list,
             presence_handle_resets_on_rejoin => "needs the embedded test server's drop_all",
             presence_handle_follows_meta_updates
