@@ -122,6 +122,24 @@ struct WriteTurn {
     stall: WriteStall,
 }
 
+impl WriteTurn {
+    /// A write on `ws` has to wait: `true` while the write limit allows
+    /// it (`cx` is woken at its deadline); otherwise the turn has failed.
+    fn keeps_waiting<R: Runtime>(
+        &mut self,
+        runtime: &R,
+        ws: &WsStream,
+        cx: &mut TaskContext<'_>,
+    ) -> bool {
+        let flushed = ws.get_ref().flushed_bytes();
+        if self.stall.poll_expired(runtime, flushed, cx).is_pending() {
+            return true;
+        }
+        self.failed = Some(self.stall.error());
+        false
+    }
+}
+
 impl<R: Runtime> Driver<R> {
     async fn run<H: Handler>(
         &mut self,
@@ -384,16 +402,10 @@ impl<R: Runtime> Driver<R> {
                 }
                 Poll::Ready(Err(e)) => turn.failed = Some(e.to_string()),
                 Poll::Pending => {
-                    let flushed = ws.get_ref().flushed_bytes();
-                    if turn
-                        .stall
-                        .poll_expired(&self.runtime, flushed, cx)
-                        .is_pending()
-                    {
+                    if turn.keeps_waiting(&self.runtime, ws, cx) {
                         turn.held = Some(frame);
                         return Poll::Pending;
                     }
-                    turn.failed = Some(turn.stall.error());
                 }
             }
         }
@@ -402,15 +414,9 @@ impl<R: Runtime> Driver<R> {
                 Poll::Ready(Ok(())) => turn.stall.written(),
                 Poll::Ready(Err(e)) => turn.failed = Some(e.to_string()),
                 Poll::Pending => {
-                    let flushed = ws.get_ref().flushed_bytes();
-                    if turn
-                        .stall
-                        .poll_expired(&self.runtime, flushed, cx)
-                        .is_pending()
-                    {
+                    if turn.keeps_waiting(&self.runtime, ws, cx) {
                         return Poll::Pending;
                     }
-                    turn.failed = Some(turn.stall.error());
                 }
             }
         }

@@ -2559,6 +2559,49 @@ pub async fn slow_reader_keeps_the_connection<D: Driver>(scope: &Scope<D>) -> Sc
     Ok(Outcome::Passed)
 }
 
+/// The other side of [`slow_reader_keeps_the_connection`]: a peer that
+/// takes nothing more (the proxy stops reading from the client) fails the
+/// connection once the writes have waited the write limit (500 ms here),
+/// not before, with a transport error that says so; the socket then
+/// reconnects once the peer reads again.
+pub async fn stalled_reader_fails_the_connection<D: Driver>(scope: &Scope<D>) -> Scenario {
+    let env = scope.default_server().await;
+    let server = match env.server("fault proxy") {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    let (proxy, mut options) = through_proxy(&env, server)?;
+    let limit = Duration::from_millis(500);
+    options.write_timeout = Some(limit);
+    let client = scope.connect(options);
+    client.wait_connected(PROMPT).await?;
+    let channel = client.channel(&unique("echo:stalled"), json!({}));
+    channel.join().await.map_err(|e| format!("join: {e:?}"))?;
+    proxy.stall(Direction::ToServer);
+    let started = Instant::now();
+    // 16 MiB: far more than the kernel's buffers of a loopback connection.
+    let body = payload(json!({"b": "x".repeat(64 << 10)}));
+    for _ in 0..256 {
+        channel.cast("noreply", body.clone()).await;
+    }
+    let reason = client.wait_disconnected(PROMPT).await?;
+    let took = started.elapsed();
+    check(
+        matches!(&reason, DisconnectReason::TransportError { message }
+            if message.contains("write timed out")),
+        format!("the connection ended with {reason:?}, not the write limit"),
+    )?;
+    check(
+        took >= limit,
+        format!("the connection was given up after {took:?}, before the limit of {limit:?}"),
+    )?;
+    proxy.resume();
+    client.wait_connected(PROMPT).await?;
+    let echoed = push_ok(&channel, "echo", json!({"again": 1})).await?;
+    check(echoed == json!({"again": 1}), "the echo after reconnecting")?;
+    Ok(Outcome::Passed)
+}
+
 // ----- the list --------------------------------------------------------------
 
 // ----- the API as users meet it ----------------------------------------
@@ -3096,6 +3139,7 @@ macro_rules! all_scenarios {
             invalid_websocket_frames_reconnect => "needs the embedded test server's fault proxy",
             slow_link_stays_connected => "needs the embedded test server's fault proxy",
             slow_reader_keeps_the_connection => "needs the embedded test server's fault proxy",
+            stalled_reader_fails_the_connection => "needs the embedded test server's fault proxy",
             presence_handle_keeps_the_list,
             presence_handle_resets_on_rejoin => "needs the embedded test server's drop_all",
             presence_handle_follows_meta_updates
