@@ -2501,6 +2501,17 @@ pub async fn slow_link_stays_connected<D: Driver>(scope: &Scope<D>) -> Scenario 
     Ok(Outcome::Passed)
 }
 
+/// Casts 16 MiB (256 casts of 64 KiB, no replies): more than the kernel's
+/// buffers of a loopback connection hold. Returns the number of casts.
+async fn cast_a_burst<C: TestChannel>(channel: &C) -> u64 {
+    const CASTS: u64 = 256;
+    let body = payload(json!({"b": "x".repeat(64 << 10)}));
+    for _ in 0..CASTS {
+        channel.cast("noreply", body.clone()).await;
+    }
+    CASTS
+}
+
 /// A peer that reads slowly but steadily keeps its connection while a burst
 /// drains for several times the write limit (1 s here): the limit is on
 /// waiting without a byte going out, not on a flush as a whole. 16 MiB in
@@ -2522,12 +2533,8 @@ pub async fn slow_reader_keeps_the_connection<D: Driver>(scope: &Scope<D>) -> Sc
     channel.join().await.map_err(|e| format!("join: {e:?}"))?;
     let before = server.stats().frames_received;
     proxy.set_bandwidth(Direction::ToServer, Some(8_000_000));
-    let frames: u64 = 256;
     let started = Instant::now();
-    let body = payload(json!({"b": "x".repeat(64 << 10)}));
-    for _ in 0..frames {
-        channel.cast("noreply", body.clone()).await;
-    }
+    let frames = cast_a_burst(&channel).await;
     let deadline = started + 4 * PROMPT;
     while server.stats().frames_received < before + frames {
         check(
@@ -2579,11 +2586,7 @@ pub async fn stalled_reader_fails_the_connection<D: Driver>(scope: &Scope<D>) ->
     channel.join().await.map_err(|e| format!("join: {e:?}"))?;
     proxy.stall(Direction::ToServer);
     let started = Instant::now();
-    // 16 MiB: far more than the kernel's buffers of a loopback connection.
-    let body = payload(json!({"b": "x".repeat(64 << 10)}));
-    for _ in 0..256 {
-        channel.cast("noreply", body.clone()).await;
-    }
+    cast_a_burst(&channel).await;
     let reason = client.wait_disconnected(PROMPT).await?;
     let took = started.elapsed();
     check(
