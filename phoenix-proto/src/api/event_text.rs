@@ -5,45 +5,22 @@
 
 use std::fmt;
 
-/// The longest name kept inline; it keeps the whole type at 24 bytes, the
-/// size of the `String` it replaces.
-const INLINE: usize = 22;
+use compact_str::CompactString;
 
-/// An event name, inline when it is at most [`INLINE`] bytes long.
+/// An event name, inline when it is at most 24 bytes long (a
+/// [`CompactString`], the size of the `String` it replaces).
 #[derive(Clone, PartialEq, Eq)]
-pub(crate) enum EventText {
-    /// The name's bytes, the first `len` of `bytes`.
-    Inline { len: u8, bytes: [u8; INLINE] },
-    /// A longer name.
-    Heap(Box<str>),
-}
+pub(crate) struct EventText(CompactString);
 
 impl EventText {
     /// A copy of `text`.
     pub(crate) fn new(text: &str) -> Self {
-        let mut bytes = [0; INLINE];
-        let fits = bytes
-            .get_mut(..text.len())
-            .map(|head| head.copy_from_slice(text.as_bytes()))
-            .is_some();
-        match u8::try_from(text.len()) {
-            Ok(len) if fits => EventText::Inline { len, bytes },
-            _ => EventText::Heap(text.into()),
-        }
+        EventText(CompactString::new(text))
     }
 
     /// The name.
     pub(crate) fn as_str(&self) -> &str {
-        match self {
-            // The bytes are a whole `&str`'s, copied: the check cannot fail
-            // (it is what reading them back costs without `unsafe`, about
-            // 20 instructions for a short name).
-            EventText::Inline { len, bytes } => bytes
-                .get(..usize::from(*len))
-                .and_then(|name| std::str::from_utf8(name).ok())
-                .unwrap_or_default(),
-            EventText::Heap(text) => text,
-        }
+        self.0.as_str()
     }
 }
 
@@ -63,6 +40,9 @@ impl fmt::Display for EventText {
 mod tests {
     use super::*;
 
+    /// The longest name kept inline.
+    const INLINE: usize = 24;
+
     #[test]
     fn names_of_every_length_read_back_as_they_were() {
         let long = "é".repeat(20);
@@ -73,18 +53,15 @@ mod tests {
                 .collect();
             let text = EventText::new(&name);
             assert_eq!(text.as_str(), name);
-            assert_eq!(matches!(text, EventText::Inline { .. }), len <= INLINE);
+            assert_eq!(!text.0.is_heap_allocated(), len <= INLINE);
         }
-        // Multi-byte characters, inline up to 22 bytes (11 of these) and on
+        // Multi-byte characters, inline up to 24 bytes (12 of these) and on
         // the heap beyond.
         for chars in 0..=20 {
             let name: String = long.chars().take(chars).collect();
             let text = EventText::new(&name);
             assert_eq!(text.as_str(), name);
-            assert_eq!(
-                matches!(text, EventText::Inline { .. }),
-                name.len() <= INLINE
-            );
+            assert_eq!(!text.0.is_heap_allocated(), name.len() <= INLINE);
         }
         assert_eq!(EventText::new("phx_join").to_string(), "phx_join");
         assert_eq!(format!("{:?}", EventText::new("a\"b")), r#""a\"b""#);

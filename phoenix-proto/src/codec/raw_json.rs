@@ -2,6 +2,9 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::hash::{Hash, Hasher};
+
+use compact_str::CompactString;
 
 use serde_json::value::RawValue;
 
@@ -14,11 +17,32 @@ use super::json_check::value_extent;
 /// Every `RawJson` has been checked (or was written by serde_json), so its
 /// text is always exactly one JSON value, without surrounding whitespace.
 /// Decoding borrows it from the frame; [`into_owned`](Self::into_owned)
-/// copies it. Turn it into your own types with `serde_json::from_str(raw.get())`
+/// copies it (short values, up to 24 bytes, into the value itself, with no
+/// allocation). Turn it into your own types with `serde_json::from_str(raw.get())`
 /// (or [`Payload::deserialize`](super::Payload::deserialize)), or into a
 /// `serde_json::value::RawValue` with [`to_raw_value`](Self::to_raw_value).
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct RawJson<'a>(Cow<'a, str>);
+/// Two values are equal when their texts are.
+#[derive(Clone)]
+pub struct RawJson<'a>(Text<'a>);
+
+/// Where a [`RawJson`]'s text is.
+#[derive(Clone)]
+enum Text<'a> {
+    Borrowed(&'a str),
+    /// Owned text, inline up to 24 bytes: an allocation and its `free`
+    /// for a small payload such as `{"body":"hello"}` were about 200
+    /// instructions of each message received (BENCHMARKS.md item 33).
+    Owned(CompactString),
+}
+
+impl<'a> From<Cow<'a, str>> for Text<'a> {
+    fn from(text: Cow<'a, str>) -> Self {
+        match text {
+            Cow::Borrowed(text) => Text::Borrowed(text),
+            Cow::Owned(text) => Text::Owned(CompactString::from(text)),
+        }
+    }
+}
 
 impl<'a> RawJson<'a> {
     /// Checks that `text` is exactly one JSON value (whitespace around it
@@ -29,8 +53,8 @@ impl<'a> RawJson<'a> {
     /// and its position.
     pub fn parse(text: &'a str) -> Result<Self, DecodeError> {
         match value_extent(text).and_then(|range| text.get(range)) {
-            Some(value) => Ok(RawJson(Cow::Borrowed(value))),
-            None => checked_by_serde(text).map(|value| RawJson(Cow::Borrowed(value))),
+            Some(value) => Ok(RawJson(Text::Borrowed(value))),
+            None => checked_by_serde(text).map(|value| RawJson(Text::Borrowed(value))),
         }
     }
 
@@ -49,11 +73,11 @@ impl<'a> RawJson<'a> {
             }
         };
         if range.start == 0 && range.end == text.len() {
-            return Ok(RawJson(Cow::Owned(text)));
+            return Ok(RawJson(Text::Owned(CompactString::from(text))));
         }
-        Ok(RawJson(Cow::Owned(
-            text.get(range).unwrap_or_default().to_owned(),
-        )))
+        Ok(RawJson(Text::Owned(CompactString::new(
+            text.get(range).unwrap_or_default(),
+        ))))
     }
 
     /// Text known to be one JSON value without surrounding whitespace
@@ -63,22 +87,29 @@ impl<'a> RawJson<'a> {
             value_extent(&text).is_some_and(|r| r.start == 0 && r.end == text.len()),
             "not one JSON value: {text:?}"
         );
-        RawJson(text)
+        RawJson(Text::from(text))
     }
 
     /// The same value, borrowing this one's text (no copy, no check).
     pub(crate) fn borrowed(&self) -> RawJson<'_> {
-        RawJson(Cow::Borrowed(&self.0))
+        RawJson(Text::Borrowed(self.get()))
     }
 
     /// The JSON text.
+    #[inline]
     pub fn get(&self) -> &str {
-        &self.0
+        match &self.0 {
+            Text::Borrowed(text) => text,
+            Text::Owned(text) => text.as_str(),
+        }
     }
 
     /// Copies borrowed text so the value outlives its input.
     pub fn into_owned(self) -> RawJson<'static> {
-        RawJson(Cow::Owned(self.0.into_owned()))
+        RawJson(match self.0 {
+            Text::Borrowed(text) => Text::Owned(CompactString::new(text)),
+            Text::Owned(text) => Text::Owned(text),
+        })
     }
 
     /// The same value as a serde_json `RawValue` (a copy), for code written
@@ -86,8 +117,7 @@ impl<'a> RawJson<'a> {
     pub fn to_raw_value(&self) -> Box<RawValue> {
         // The text is one JSON value, so serde_json accepts it; `null` is
         // only the fallback that keeps this total.
-        RawValue::from_string(self.0.clone().into_owned())
-            .unwrap_or_else(|_| RawValue::NULL.to_owned())
+        RawValue::from_string(self.get().to_owned()).unwrap_or_else(|_| RawValue::NULL.to_owned())
     }
 }
 
@@ -102,14 +132,28 @@ fn checked_by_serde(text: &str) -> Result<&str, DecodeError> {
 
 impl<'a> From<&'a RawValue> for RawJson<'a> {
     fn from(raw: &'a RawValue) -> Self {
-        RawJson(Cow::Borrowed(raw.get()))
+        RawJson(Text::Borrowed(raw.get()))
     }
 }
 
 impl From<Box<RawValue>> for RawJson<'static> {
     fn from(raw: Box<RawValue>) -> Self {
         let text: Box<str> = raw.into();
-        RawJson(Cow::Owned(text.into_string()))
+        RawJson(Text::Owned(CompactString::from(text.into_string())))
+    }
+}
+
+impl PartialEq for RawJson<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl Eq for RawJson<'_> {}
+
+impl Hash for RawJson<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.get().hash(state);
     }
 }
 
@@ -147,6 +191,51 @@ mod tests {
         let trimmed = RawJson::from_string("\n[1] ".to_owned()).unwrap();
         assert_eq!(trimmed.get(), "[1]");
         assert!(RawJson::from_string("[1] x".to_owned()).is_err());
+    }
+
+    #[test]
+    fn owned_copies_are_inline_when_short_and_equal_whatever_their_form() {
+        use std::collections::hash_map::DefaultHasher;
+
+        fn hash(value: &RawJson<'_>) -> u64 {
+            let mut hasher = DefaultHasher::new();
+            value.hash(&mut hasher);
+            hasher.finish()
+        }
+        let short = "{\"body\":\"hello\"}";
+        let at_limit = "\"1234567890123456789012\"";
+        let over = "\"12345678901234567890123\"";
+        assert_eq!(at_limit.len(), 24);
+        for (text, inline) in [
+            (short, true),
+            (at_limit, true),
+            (over, false),
+            ("\"é\"", true),
+        ] {
+            let borrowed = RawJson::parse(text).unwrap();
+            let owned = borrowed.clone().into_owned();
+            assert_eq!(owned.get(), text);
+            assert!(
+                matches!(&owned.0, Text::Owned(t) if t.is_heap_allocated() != inline),
+                "{text}"
+            );
+            assert_eq!(owned, borrowed);
+            assert_eq!(hash(&owned), hash(&borrowed));
+            let from_string = RawJson::from_string(text.to_owned()).unwrap();
+            assert_eq!(from_string, owned);
+            assert_eq!(hash(&from_string), hash(&owned));
+            assert_eq!(owned.clone().into_owned(), owned);
+            assert_eq!(owned.borrowed().get(), text);
+        }
+        assert_ne!(
+            RawJson::parse("[1]").unwrap().into_owned(),
+            RawJson::parse("[2]").unwrap()
+        );
+        // No larger than the `Cow<str>` it replaced.
+        assert_eq!(
+            std::mem::size_of::<RawJson<'static>>(),
+            std::mem::size_of::<String>()
+        );
     }
 
     #[test]
