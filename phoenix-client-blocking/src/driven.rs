@@ -207,10 +207,11 @@ impl<H: Handler> Driven<H> {
                     let pending = self
                         .conn
                         .as_ref()
-                        .and_then(|c| Some((c.writable, c.writes.deadline()?)));
+                        .filter(|c| c.writes.deadline().is_some())
+                        .map(|c| (c.writable, c.writes.expired(now)));
                     match pending {
                         Some((true, _)) => return Some(Woken::Writable),
-                        Some((false, limit)) if limit <= now => return Some(Woken::WriteTimedOut),
+                        Some((false, true)) => return Some(Woken::WriteTimedOut),
                         _ => {}
                     }
                 }

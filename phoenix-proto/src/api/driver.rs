@@ -411,7 +411,7 @@ impl<R: Runtime> Driver<R> {
         }
         if let (Some(ws), None) = (self.conn.as_mut(), &turn.failed) {
             match ws.poll_flush_unpin(cx) {
-                Poll::Ready(Ok(())) => turn.stall.written(),
+                Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => turn.failed = Some(e.to_string()),
                 Poll::Pending => {
                     if turn.keeps_waiting(&self.runtime, ws, cx) {

@@ -3,7 +3,7 @@
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::runtime::{Runtime, Timer};
 use super::write_progress::WriteProgress;
@@ -13,8 +13,8 @@ use super::write_progress::WriteProgress;
 /// clock read and no timer.
 pub(crate) struct WriteStall {
     progress: WriteProgress,
-    /// The timer, and the deadline it is set to.
-    timer: Option<(Pin<Box<dyn Timer>>, Instant)>,
+    /// Set to the progress's deadline.
+    timer: Option<Pin<Box<dyn Timer>>>,
 }
 
 impl WriteStall {
@@ -26,11 +26,6 @@ impl WriteStall {
         }
     }
 
-    /// Everything was written.
-    pub(crate) fn written(&mut self) {
-        self.progress.written();
-    }
-
     /// A write has to wait, with `flushed` bytes of the current writes gone
     /// out: `Ready` once the limit has passed without progress; otherwise
     /// `cx` is woken at the deadline.
@@ -40,16 +35,16 @@ impl WriteStall {
         flushed: usize,
         cx: &mut Context<'_>,
     ) -> Poll<()> {
+        let before = self.progress.deadline();
         let deadline = self.progress.waiting(runtime.now(), flushed);
         let timer = match &mut self.timer {
-            Some((timer, at)) => {
-                if *at != deadline {
+            Some(timer) => {
+                if before != Some(deadline) {
                     timer.as_mut().reset(deadline);
-                    *at = deadline;
                 }
                 timer
             }
-            None => &mut self.timer.insert((runtime.timer(deadline), deadline)).0,
+            None => self.timer.insert(runtime.timer(deadline)),
         };
         timer.as_mut().poll_fire(cx)
     }
